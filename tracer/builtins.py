@@ -1,0 +1,55 @@
+"""The registry of builtin variables (``pid``, ``comm``, ``nsecs`` ...).
+
+Each entry is the whole truth about one builtin: its type, and how the code generator reads it.
+The semantic pass and the code generator look names up here; neither has a branch per name.
+``args`` is not here: what it means belongs to the probe's provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .types import COMM, UINT64, Type
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    type: Type
+    emit: Callable  # (FunctionBuilder) -> C expression, or the name of a filled char array
+    doc: str
+    # A reason the builtin cannot be used with these options, or None. (CompileOptions) -> str?
+    unavailable: Callable = lambda options: None
+
+
+def _c(expr: str) -> Callable:
+    return lambda gen: expr
+
+
+def _emit_comm(gen) -> str:
+    buf = gen.temp("char {}[16]")
+    gen.line(f"bpf_get_current_comm(&{buf}, sizeof({buf}));")
+    return buf
+
+
+def _emit_cpid(gen) -> str:
+    return f"{int(gen.options.cpid or 0)}ULL"
+
+
+def _cpid_unavailable(options) -> Optional[str]:
+    return None if options.has_child else "cpid is the pid of the command given with -c; there is none"
+
+
+BUILTINS: dict[str, Builtin] = {b.name: b for b in [
+    Builtin("pid", UINT64, _c("(bpf_get_current_pid_tgid() >> 32)"), "process id (tgid)"),
+    Builtin("tid", UINT64, _c("(bpf_get_current_pid_tgid() & 0xffffffffULL)"), "thread id"),
+    Builtin("uid", UINT64, _c("(bpf_get_current_uid_gid() & 0xffffffffULL)"), "user id"),
+    Builtin("gid", UINT64, _c("(bpf_get_current_uid_gid() >> 32)"), "group id"),
+    Builtin("nsecs", UINT64, _c("bpf_ktime_get_ns()"), "nanoseconds since boot"),
+    Builtin("cpu", UINT64, _c("(u64)bpf_get_smp_processor_id()"), "the CPU the probe runs on"),
+    Builtin("rand", UINT64, _c("(u64)bpf_get_prandom_u32()"), "a pseudo-random 32-bit number"),
+    Builtin("comm", COMM, _emit_comm, "the current task's name"),
+    Builtin("cpid", UINT64, _emit_cpid, "the pid of the command started with -c",
+            _cpid_unavailable),
+]}

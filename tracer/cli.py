@@ -1,0 +1,131 @@
+"""The command line, compatible with bpftrace's: it wires the stages together and turns every
+failure into a message and an exit code. Nothing here compiles, loads or prints trace output.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from typing import Optional
+
+import click
+
+from . import __version__, ast
+from .codegen.program import generate_c
+from .compiler import compile_program
+from .diagnostics import CompileError, TracerError
+from .options import CompileOptions
+from .output import TextOutput
+from .runtime import kernel
+from .runtime.child import Child
+from .runtime.session import Session
+
+EXIT_PROGRAM_ERROR = 1
+EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE
+
+EPILOG = """\b
+Examples:
+  tracer -e 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }'
+  tracer -c ./workload -e 'tracepoint:raw_syscalls:sys_enter /pid == cpid/ { @ = count(); }'
+  tracer script.bt 42 name     (in the script, $1 is 42 and str($2) is "name")
+"""
+
+
+@click.command(context_settings=dict(help_option_names=["-h", "--help"],
+                                     allow_interspersed_args=False),
+               epilog=EPILOG)
+@click.option("-e", "program_text", metavar="PROGRAM", help="The program to run.")
+@click.option("-c", "command", metavar="CMD",
+              help="Run CMD, trace it (cpid is its pid) and stop when it exits.")
+@click.option("-p", "pid", type=click.IntRange(min=1), metavar="PID",
+              help="Stop when process PID exits.")
+@click.option("-d", "dry_run", is_flag=True,
+              help="Dry run: print the syntax tree and the generated C, load nothing.")
+@click.option("-v", "verbose", is_flag=True, help="Say what is prepared and attached.")
+@click.version_option(__version__, "--version", message="tracer v%(version)s")
+@click.argument("args", nargs=-1, metavar="[FILE | -] [ARG]...")
+def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int], dry_run: bool,
+        verbose: bool, args: tuple[str, ...]) -> None:
+    """Trace the Linux kernel with a bpftrace program, compiled to eBPF through BCC.
+
+    The program comes from -e, from FILE, or from standard input (-); the words after it are
+    its positional parameters, $1, $2, ...
+    """
+    name, text, params = read_program(program_text, list(args))
+    options = CompileOptions(params=params, has_child=command is not None, target_pid=pid,
+                             verbose=verbose)
+    compiled = compile_program(text, name, options)
+    for warning in compiled.warnings:
+        click.echo(warning.render(compiled.source), err=True)
+    if dry_run:
+        click.echo("AST:\n" + ast.dump(compiled.program) + "\n\nC:\n" + compiled.c_text, nl=False)
+        return
+    kernel.require_root()
+    if pid is not None and not os.path.exists(f"/proc/{pid}"):
+        raise TracerError(f"-p: there is no process {pid}")
+    child = Child(command) if command is not None else None
+    try:
+        if child is not None:
+            options.cpid = child.spawn()
+            compiled.c_text = generate_c(compiled.sites, compiled.resources, options)
+        _name_process("tracer")
+        Session(compiled, options, TextOutput(sys.stdout.buffer), child).run()
+    finally:
+        if child is not None:
+            child.stop()
+
+
+def read_program(program_text: Optional[str], args: list[str]) -> tuple[str, str, list[str]]:
+    """(name for messages, program text, positional parameters)."""
+    if program_text is not None:
+        return "stdin", program_text, args
+    if not args:
+        raise click.UsageError("no program: give -e PROGRAM, a FILE, or - for standard input")
+    path, params = args[0], args[1:]
+    if path == "-":
+        return "stdin", sys.stdin.read(), params
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return path, f.read(), params
+    except OSError as err:
+        raise TracerError(f"cannot read {path}: {err.strerror}") from None
+
+
+def _name_process(name: str) -> None:
+    """Show as `tracer` (not `python3`) in comm, as bpftrace shows as `bpftrace`."""
+    try:
+        ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except CompileError as err:
+        click.echo(err.render(), err=True)
+        sys.exit(EXIT_PROGRAM_ERROR)
+    except TracerError as err:
+        click.echo(err.render(), err=True)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (| head): leave quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except Exception as err:  # a tracer bug: say so plainly; the traceback only on request
+        if os.environ.get("TRACER_DEBUG"):
+            raise
+        click.echo(f"tracer: internal error: {type(err).__name__}: {err}\n"
+                   f"hint: this is a bug in tracer; TRACER_DEBUG=1 shows where it happened",
+                   err=True)
+        sys.exit(EXIT_INTERNAL_ERROR)

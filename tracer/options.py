@@ -1,0 +1,28 @@
+"""What the command line tells the compiler, beyond the program text."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+
+def _notice_to_stderr(message: str) -> None:
+    print(f"tracer: {message}", file=sys.stderr)
+
+
+@dataclass
+class CompileOptions:
+    params: list[str] = field(default_factory=list)  # positional parameters: $1 is params[0]
+    has_child: bool = False  # -c was given, so cpid means something
+    cpid: Optional[int] = None  # known once the child is started, before code generation
+    target_pid: Optional[int] = None  # -p
+    verbose: bool = False
+    notice: Callable[[str], None] = _notice_to_stderr
+
+    def param_text(self, index: int) -> str:
+        """$index as given, or "" where it was not given (as bpftrace does)."""
+        return self.params[index - 1] if 0 < index <= len(self.params) else ""
+
+    def param_bytes(self, index: int) -> bytes:
+        return self.param_text(index).encode("utf-8", "surrogateescape")

@@ -1,0 +1,64 @@
+"""What the runtime hands to an output format, and the interface every format implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO, Union
+
+from ..types import CountType, IntType, Type
+
+Value = Union[int, str]
+
+
+@dataclass
+class MapSnapshot:
+    """A map's contents as read at one moment, decoded and summed across CPUs."""
+
+    name: str  # "@", "@x"
+    value_type: Type  # IntType, StringType or CountType
+    keyed: bool
+    entries: list[tuple[tuple[Value, ...], Value]]
+
+    def sorted_entries(self) -> list[tuple[tuple[Value, ...], Value]]:
+        """bpftrace's order: numbers by value, ascending; strings by key. Ties go by key so
+        that the output is the same from run to run."""
+        by_key = sorted(self.entries, key=lambda kv: _key_order(kv[0]))
+        if isinstance(self.value_type, (IntType, CountType)):
+            return sorted(by_key, key=lambda kv: kv[1])
+        return by_key
+
+
+def _key_order(key: tuple[Value, ...]) -> tuple:
+    return tuple((0, k, "") if isinstance(k, int) else (1, 0, k) for k in key)
+
+
+class Output:
+    """One output format. Text goes out as bytes so that any byte a probe read survives."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        self.stream.write(text.encode("utf-8", "surrogateescape"))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def attached(self, probes: int) -> None:
+        raise NotImplementedError
+
+    def printf(self, text: str) -> None:
+        raise NotImplementedError
+
+    def lost_events(self, count: int) -> None:
+        raise NotImplementedError
+
+    def end_of_trace(self) -> None:
+        """Tracing has stopped; the maps come next."""
+        raise NotImplementedError
+
+    def map(self, snapshot: MapSnapshot) -> None:
+        raise NotImplementedError
+
+
+__all__ = ["MapSnapshot", "Output"]

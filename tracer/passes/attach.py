@@ -1,0 +1,58 @@
+"""Pass 1: attach points -> probe sites.
+
+Each attach point is handed to its provider, which checks it and expands wildcards into
+concrete targets. Every target becomes a ``ProbeSite`` with its own copy of the predicate and
+body, because what ``args`` means (and so the type of every expression using it) differs from
+one target to the next. One site is one C function.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Optional
+
+from .. import ast
+from ..diagnostics import Reporter
+from ..providers import REGISTRY, ExpandContext, Target
+
+
+@dataclass
+class ProbeSite:
+    index: int
+    target: Target
+    probe: ast.Probe
+    predicate: Optional[ast.Expr]
+    body: list[ast.Stmt]
+
+    @property
+    def function_name(self) -> str:
+        return f"probe_{self.index}"
+
+
+def split_attach_point(text: str) -> tuple[str, list[str]]:
+    """"tracepoint:syscalls:sys_enter_read" -> ("tracepoint", ["syscalls", "sys_enter_read"])."""
+    head, *parts = text.split(":")
+    return head, parts
+
+
+def expand_probes(program: ast.Program, reporter: Reporter, ctx: ExpandContext) -> list[ProbeSite]:
+    sites: list[ProbeSite] = []
+    for probe in program.probes:
+        targets: list[Target] = []
+        for ap in probe.attach_points:
+            head, parts = split_attach_point(ap.text)
+            provider = REGISTRY.get(head)
+            if provider is None:
+                reporter.error(ap.span, f"unknown probe type '{head}'",
+                               hint="known probe types: " + ", ".join(REGISTRY.names()))
+                continue
+            targets.extend(provider.expand(parts, ap.span, reporter, ctx))
+        for i, target in enumerate(targets):
+            # The first site keeps the parsed nodes; later ones get their own copies.
+            fresh = i > 0
+            sites.append(ProbeSite(
+                index=len(sites), target=target, probe=probe,
+                predicate=copy.deepcopy(probe.predicate) if fresh else probe.predicate,
+                body=copy.deepcopy(probe.body) if fresh else probe.body))
+    return sites

@@ -1,0 +1,12 @@
+"""The probe types tracer knows, by name and alias."""
+
+from .base import ArgField, ExpandContext, Provider, Registry, Target
+from .interval import IntervalProvider
+from .special import BEGIN, END
+from .tracepoint import TracepointProvider
+
+REGISTRY = Registry()
+for _provider in (BEGIN, END, TracepointProvider(), IntervalProvider()):
+    REGISTRY.add(_provider)
+
+__all__ = ["ArgField", "ExpandContext", "Provider", "REGISTRY", "Target"]

@@ -1,0 +1,83 @@
+"""What every probe type provides.
+
+A provider owns one family of attach points (``tracepoint:``, ``interval:``, ``BEGIN`` ...): it
+turns the text the user wrote into concrete targets (expanding wildcards and checking that they
+exist), says what ``args`` means in its probes, gives the C signature of a probe function, and
+attaches a loaded program through BCC. Adding a probe type is one module and one registry line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Optional
+
+from ..diagnostics import Reporter, Span
+
+if TYPE_CHECKING:
+    from ..types import Type
+
+
+@dataclass(frozen=True)
+class Target:
+    """One concrete place a probe function runs, such as one tracepoint."""
+
+    provider: "Provider"
+    name: str  # canonical, as shown to the user: "tracepoint:syscalls:sys_enter_getppid"
+    parts: tuple = ()  # the provider's own parsed description
+
+
+@dataclass(frozen=True)
+class ArgField:
+    """A field of ``args``: where it sits in the probe's context and how to read it."""
+
+    name: str
+    type: "Type"
+    offset: int
+    size: int
+
+
+@dataclass
+class ExpandContext:
+    """What a provider may need while expanding attach points."""
+
+    notice: Callable[[str], None] = lambda message: None
+    verbose: bool = False
+
+
+class Provider:
+    name: str = ""
+    aliases: tuple[str, ...] = ()
+    prog_type: str = ""  # the BCC constant: "TRACEPOINT", "PERF_EVENT", "RAW_TRACEPOINT"
+    context_type: str = "void"  # the C type the probe function's ctx points to
+    # "begin" or "end" for probes that user space runs itself rather than the kernel.
+    trigger: Optional[str] = None
+
+    def expand(self, parts: list[str], span: Span, reporter: Reporter,
+               ctx: ExpandContext) -> list[Target]:
+        raise NotImplementedError
+
+    def arg_fields(self, target: Target) -> Optional[dict[str, ArgField]]:
+        """The fields of ``args`` in this probe, or None where ``args`` means nothing."""
+        return None
+
+    def emit_arg(self, gen, field: ArgField) -> str:
+        """C that reads one field of ``args`` in this provider's probe function."""
+        raise NotImplementedError
+
+    def attach(self, bpf, target: Target, fn_name: str) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class Registry:
+    providers: dict[str, Provider] = field(default_factory=dict)
+
+    def add(self, provider: Provider) -> None:
+        for name in (provider.name, *provider.aliases):
+            self.providers[name] = provider
+
+    def get(self, name: str) -> Optional[Provider]:
+        return self.providers.get(name)
+
+    def names(self) -> list[str]:
+        return sorted({p.name for p in self.providers.values()})

@@ -1,0 +1,38 @@
+"""``interval:UNIT:N``: a probe that fires every N units of time, on one CPU.
+
+As in bpftrace, it is a software cpu-clock perf event on CPU 0, whose sample period is in
+nanoseconds; ``hz`` asks for a frequency instead.
+"""
+
+from __future__ import annotations
+
+from .base import Provider, Target
+
+PERF_TYPE_SOFTWARE = 1
+PERF_COUNT_SW_CPU_CLOCK = 0
+UNIT_NANOSECONDS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000}
+
+
+class IntervalProvider(Provider):
+    name = "interval"
+    aliases = ("i",)
+    prog_type = "PERF_EVENT"
+    context_type = "struct bpf_perf_event_data"
+
+    def expand(self, parts, span, reporter, ctx):
+        if len(parts) != 2 or (parts[0] not in UNIT_NANOSECONDS and parts[0] != "hz"):
+            reporter.error(span, "interval probes are written interval:UNIT:N",
+                           hint="UNIT is s, ms, us or hz; for example interval:s:1")
+            return []
+        unit, count = parts
+        if not count.isdigit() or int(count) == 0:
+            reporter.error(span, f"interval: {count!r} is not a positive whole number")
+            return []
+        return [Target(self, f"interval:{unit}:{int(count)}", (unit, int(count)))]
+
+    def attach(self, bpf, target, fn_name):
+        unit, count = target.parts
+        period = dict(sample_freq=count) if unit == "hz" else \
+            dict(sample_period=count * UNIT_NANOSECONDS[unit])
+        bpf.attach_perf_event(ev_type=PERF_TYPE_SOFTWARE, ev_config=PERF_COUNT_SW_CPU_CLOCK,
+                              fn_name=fn_name, cpu=0, **period)

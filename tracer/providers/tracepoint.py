@@ -1,0 +1,109 @@
+"""``tracepoint:CATEGORY:EVENT`` (alias ``t:``): the kernel's static trace events.
+
+Events and their fields are read from tracefs: ``available_events`` lists them, and each
+event's ``format`` file gives every field's C declaration, offset, size and signedness. ``args``
+fields are read straight from the probe's context at those offsets, so no kernel header is
+needed to know their layout.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import functools
+import os
+import re
+from typing import Optional
+
+from ..runtime import kernel
+from ..types import IntType, StringType
+from .base import ArgField, Provider, Target
+
+FIELD_RE = re.compile(r"field:(?P<decl>[^;]+);\s*offset:(?P<offset>\d+);\s*size:(?P<size>\d+);"
+                      r"\s*signed:(?P<signed>\d+);")
+DECL_RE = re.compile(r"(?P<ctype>.*?)\s*\b(?P<name>[A-Za-z_]\w*)\s*(?:\[(?P<len>\d*)\])?\s*$")
+# C integer types that are signed whatever the format's `signed:` says: the syscall tracepoints
+# widen every argument to 8 bytes and mark it unsigned, but `int fd` is still an int.
+SIGNED_C_TYPES = {"int", "long", "short", "char", "signed char", "long long", "pid_t", "s8", "s16",
+                  "s32", "s64", "ssize_t", "loff_t", "off_t", "clockid_t", "key_serial_t",
+                  "timer_t", "mqd_t"}
+
+
+class TracepointError(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=1)
+def available_events(tracefs: str) -> tuple[str, ...]:
+    """Every "category:event" the kernel offers."""
+    with open(os.path.join(tracefs, "available_events")) as f:
+        return tuple(sorted(line.strip() for line in f if line.strip()))
+
+
+def parse_format(text: str) -> dict[str, ArgField]:
+    """The fields of an event's format file, common_* fields included, by name."""
+    fields = {}
+    for m in FIELD_RE.finditer(text):
+        decl = m.group("decl").strip()
+        offset, size, signed = int(m.group("offset")), int(m.group("size")), m.group("signed") == "1"
+        d = DECL_RE.match(decl)
+        if not d:
+            continue
+        name, ctype, array_len = d.group("name"), d.group("ctype").strip(), d.group("len")
+        if ctype.startswith("__data_loc") or (array_len is not None and "char" not in ctype):
+            typ = None  # not readable yet; arg_fields reports it at the point of use
+        elif array_len is not None:
+            typ = StringType(size)
+        elif "*" in ctype:
+            typ = IntType(signed=False)
+        else:
+            base = " ".join(w for w in ctype.split() if w not in ("const", "volatile"))
+            typ = IntType(signed=signed or base in SIGNED_C_TYPES)
+        fields[name] = ArgField(name, typ, offset, size)
+    return fields
+
+
+class TracepointProvider(Provider):
+    name = "tracepoint"
+    aliases = ("t",)
+    prog_type = "TRACEPOINT"
+
+    def expand(self, parts, span, reporter, ctx):
+        if len(parts) != 2 or not all(parts):
+            reporter.error(span, "tracepoint probes are written tracepoint:CATEGORY:EVENT",
+                           hint="for example tracepoint:syscalls:sys_enter_openat")
+            return []
+        wanted = f"{parts[0]}:{parts[1]}"
+        events = available_events(kernel.tracefs_path(ctx.notice))
+        if any(ch in wanted for ch in "*?["):
+            matches = [e for e in events if fnmatch.fnmatchcase(e, wanted)]
+        else:
+            matches = [wanted] if wanted in events else []
+        if not matches:
+            close = difflib.get_close_matches(wanted, events, n=3, cutoff=0.6)
+            hint = ("did you mean " + " or ".join(f"tracepoint:{c}" for c in close) + "?") if close \
+                else "tracer -l is not here yet; list them with: ls /sys/kernel/tracing/events/"
+            reporter.error(span, f"tracepoint not found: {wanted}", hint=hint)
+        return [Target(self, f"tracepoint:{m}", tuple(m.split(":", 1))) for m in matches]
+
+    def arg_fields(self, target: Target) -> Optional[dict[str, ArgField]]:
+        return read_fields(kernel.tracefs_path(lambda message: None), *target.parts)
+
+    def emit_arg(self, gen, field: ArgField) -> str:
+        # The context is the raw trace record, so fields are read at their format offsets.
+        if isinstance(field.type, StringType):
+            buf = gen.temp(f"char {{}}[{field.size}]")
+            gen.line(f"bpf_probe_read_kernel({buf}, sizeof({buf}), (char *)ctx + {field.offset});")
+            return buf
+        signed = field.type.signed and field.size < 8
+        c_field = f"{'s' if signed else 'u'}{field.size * 8}"
+        return f"(({field.type.ctype})*({c_field} *)((char *)ctx + {field.offset}))"
+
+    def attach(self, bpf, target, fn_name):
+        bpf.attach_tracepoint(tp=":".join(target.parts), fn_name=fn_name)
+
+
+@functools.lru_cache(maxsize=None)
+def read_fields(tracefs: str, category: str, event: str) -> dict[str, ArgField]:
+    with open(os.path.join(tracefs, "events", category, event, "format")) as f:
+        return parse_format(f.read())

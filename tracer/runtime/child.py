@@ -1,0 +1,100 @@
+"""The command given with -c: started before tracing, held until the probes are attached.
+
+The child is forked at once (so its pid, ``cpid``, is known when the program is compiled) but
+waits on a pipe before it execs; if compiling or attaching fails it is killed before the
+command has run at all. The command is split into words and executed directly, and only goes
+through /bin/sh when it uses shell syntax.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+from typing import Optional
+
+from ..diagnostics import TracerError
+
+SHELL_SYNTAX = re.compile(r"[|&;<>()$`*?\[\]{}~\n]|^\s*\w+=")
+
+
+def command_argv(command: str) -> list[str]:
+    """The argv to exec for ``command``: its words, or /bin/sh -c when it needs a shell."""
+    if not SHELL_SYNTAX.search(command):
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            words = []
+        if words:
+            return words
+    return ["/bin/sh", "-c", command]
+
+
+def resolve(program: str) -> str:
+    found = program if "/" in program else shutil.which(program)
+    if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
+        raise TracerError(f"-c: cannot run '{program}': no such executable",
+                          hint="give a path, or a command on PATH")
+    return found
+
+
+class Child:
+    def __init__(self, command: str):
+        self.argv = command_argv(command)
+        self.path = resolve(self.argv[0])
+        self.pid: Optional[int] = None
+        self.exit_status: Optional[int] = None
+        self._go: Optional[int] = None
+
+    def spawn(self) -> int:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: wait for the word, then become the command
+            try:
+                os.close(write_end)
+                if os.read(read_end, 1) != b"g":
+                    os._exit(0)  # tracer gave up before tracing started
+                os.close(read_end)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.execv(self.path, self.argv)
+            except OSError as err:
+                os.write(2, f"tracer: -c: cannot run {self.argv[0]}: {err.strerror}\n".encode())
+            finally:
+                os._exit(127)
+        os.close(read_end)
+        self.pid, self._go = pid, write_end
+        return pid
+
+    def release(self) -> None:
+        """Let the command run: the probes are attached."""
+        if self._go is not None:
+            os.write(self._go, b"g")
+            os.close(self._go)
+            self._go = None
+
+    def exited(self) -> bool:
+        if self.exit_status is not None:
+            return True
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.exit_status = os.waitstatus_to_exitcode(status)
+        return True
+
+    def stop(self) -> None:
+        """Make sure the child is gone: never started, or terminated if still running."""
+        if self.pid is None or self.exit_status is not None:
+            return
+        if self._go is not None:  # never released: it has not run the command
+            os.close(self._go)
+            self._go = None
+        elif not self.exited():
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        if self.exit_status is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.exit_status = os.waitstatus_to_exitcode(status)

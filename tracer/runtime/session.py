@@ -1,0 +1,203 @@
+"""Load a compiled program through BCC, attach it, run the event loop, print what it saw.
+
+The order of a run is bpftrace's: "Attaching N probes...", every probe attached, BEGIN run,
+the -c command released; then events until exit(), Ctrl-C, SIGTERM, or the end of the traced
+command or process; then END, a blank pair of lines, and every map in name order.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import struct
+from typing import Optional
+
+from ..compiler import CompiledProgram
+from ..diagnostics import TracerError
+from ..functions import EXIT_EVENT_ID
+from ..options import CompileOptions
+from ..output import MapSnapshot, Output
+from ..passes.attach import ProbeSite
+from ..passes.resources import MapResource
+from ..printf import render
+from . import kernel
+from .child import Child
+from .testrun import run_once
+
+POLL_MS = 100  # how long one wait for events lasts; bounds how late a stop is noticed
+
+
+def import_bcc():
+    try:
+        import bcc
+    except ImportError:
+        raise TracerError("BCC's Python module (bcc) cannot be imported by this Python",
+                          hint="run scripts/setup, which installs python3-bpfcc and makes it "
+                               "visible to tracer's virtual environment") from None
+    return bcc
+
+
+class Session:
+    def __init__(self, compiled: CompiledProgram, options: CompileOptions, output: Output,
+                 child: Optional[Child] = None):
+        self.compiled = compiled
+        self.options = options
+        self.output = output
+        self.child = child
+        self.bpf = None
+        self.stopping = False
+        self._exit_requested = False
+        # After exit(), events still in flight are dropped, as bpftrace drops them; END's own
+        # output is wanted again.
+        self._discarding = False
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        kernel.prepare(self.options.notice, self.options.verbose)
+        bcc = import_bcc()
+        try:
+            self._load(bcc)
+            self._attach_all()
+            self._run_trigger("begin")
+            if not self._exit_requested:
+                self._release_child()
+                self._loop()
+            self._drain()
+            self._discarding = False
+            self._run_trigger("end")
+            self._report_lost()
+            self.output.end_of_trace()
+            self._print_maps()
+            self.output.flush()
+        finally:
+            self.close()
+        return 0
+
+    def close(self) -> None:
+        if self.child is not None:
+            self.child.stop()
+        if self.bpf is not None:
+            self.bpf.cleanup()
+            self.bpf = None
+
+    # -- loading and attaching ---------------------------------------------------------------
+
+    def _load(self, bcc) -> None:
+        BPF = bcc.BPF
+        try:
+            self.bpf = BPF(text=self.compiled.c_text, debug=0)
+        except Exception as err:  # BCC raises a bare Exception and prints clang's messages
+            raise TracerError(f"BCC could not compile the generated program: {err}",
+                              hint="this is a tracer bug: run with -d to see the C and report "
+                                   "it") from None
+        self.functions = {}
+        for site in self.compiled.sites:
+            prog_type = getattr(BPF, site.target.provider.prog_type)
+            try:
+                self.functions[site.index] = self.bpf.load_func(site.function_name, prog_type)
+            except Exception as err:
+                raise TracerError(f"the kernel refused the program for {site.target.name}: {err}",
+                                  hint="the verifier's log is above; run with -d to see the "
+                                       "generated C") from None
+        self.bpf["tracer_events"].open_ring_buffer(self._on_event)
+
+    def _attach_all(self) -> None:
+        self.output.attached(len(self.compiled.sites))
+        self.output.flush()
+        for site in self.compiled.sites:
+            provider = site.target.provider
+            if provider.trigger:
+                continue
+            try:
+                provider.attach(self.bpf, site.target, site.function_name.encode())
+            except Exception as err:
+                raise TracerError(f"cannot attach {site.target.name}: {err}",
+                                  hint=attach_hint(site)) from None
+            if self.options.verbose:
+                self.options.notice(f"attached {site.target.name}")
+
+    def _run_trigger(self, trigger: str) -> None:
+        for site in self.compiled.sites:
+            if site.target.provider.trigger == trigger and not (
+                    trigger == "begin" and self._exit_requested):
+                run_once(self.functions[site.index].fd, site.target.name)
+                self._drain()
+
+    def _release_child(self) -> None:
+        if self.child is not None:
+            self.output.flush()
+            self.child.release()
+
+    # -- the event loop ----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        stop = lambda signum, frame: setattr(self, "stopping", True)  # noqa: E731
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not (self.stopping or self._exit_requested):
+                self.bpf.ring_buffer_poll(POLL_MS)
+                self.output.flush()
+                if self.child is not None and self.child.exited():
+                    break
+                if self.options.target_pid is not None and not _alive(self.options.target_pid):
+                    break
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        self._drain()
+
+    def _drain(self) -> None:
+        self.bpf.ring_buffer_consume()
+        self.output.flush()
+
+    def _on_event(self, ctx, data, size) -> None:
+        if self._discarding:
+            return
+        raw = ctypes.string_at(data, size)
+        (event_id,) = struct.unpack_from("<Q", raw)
+        if event_id == EXIT_EVENT_ID:
+            self._exit_requested = self._discarding = True
+            return
+        event = self.compiled.resources.printfs[event_id]
+        values = event.layout.decode(raw)[1:]
+        self.output.printf(render(event.format_parts, values))
+
+    # -- at the end --------------------------------------------------------------------------
+
+    def _report_lost(self) -> None:
+        lost = sum(int(v) for v in self.bpf["tracer_lost"][ctypes.c_uint32(0)])
+        if lost:
+            self.output.lost_events(lost)
+
+    def _print_maps(self) -> None:
+        for name, m in sorted(self.compiled.resources.maps.items()):
+            self.output.map(self.read_map(m))
+
+    def read_map(self, m: MapResource) -> MapSnapshot:
+        table = self.bpf[m.c_name]
+        entries = []
+        for key, leaf in table.items():
+            if m.per_cpu:
+                value = sum(cpu_value.f0 for cpu_value in leaf)
+            else:
+                value = m.value_layout.decode(bytes(leaf))[0]
+            key_values = () if m.scalar else tuple(m.key_layout.decode(bytes(key)))
+            entries.append((key_values, value))
+        return MapSnapshot(m.name, m.value_type, not m.scalar, entries)
+
+
+def attach_hint(site: ProbeSite) -> str:
+    return (f"check that {site.target.name} exists on this kernel and that nothing else holds "
+            f"it; run with -v for details")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
