@@ -70,7 +70,7 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
             options.cpid = child.spawn()
             compiled.c_text = generate_c(compiled.sites, compiled.resources, options)
         _name_process("tracer")
-        Session(compiled, options, TextOutput(sys.stdout.buffer), child).run()
+        Session(compiled, options, TextOutput(sys.stdout.fileno()), child).run()
     finally:
         if child is not None:
             child.stop()

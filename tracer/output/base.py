@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import BinaryIO, Union
+import os
+from typing import Union
 
 from ..types import CountType, IntType, Type
 
@@ -33,16 +34,26 @@ def _key_order(key: tuple[Value, ...]) -> tuple:
 
 
 class Output:
-    """One output format. Text goes out as bytes so that any byte a probe read survives."""
+    """One output format. Text goes out as bytes so that any byte a probe read survives.
 
-    def __init__(self, stream: BinaryIO):
-        self.stream = stream
+    Output is gathered here and written with os.write at each flush. Python's buffered files
+    are not used on purpose: on a seekable file they keep their own idea of the position and
+    seek before writing, which overwrites what a -c command wrote to the same file meanwhile.
+    """
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self._pending: list[bytes] = []
 
     def write(self, text: str) -> None:
-        self.stream.write(text.encode("utf-8", "surrogateescape"))
+        self._pending.append(text.encode("utf-8", "surrogateescape"))
 
     def flush(self) -> None:
-        self.stream.flush()
+        data = memoryview(b"".join(self._pending))
+        self._pending.clear()
+        while data:
+            written = os.write(self.fd, data)
+            data = data[written:]
 
     def attached(self, probes: int) -> None:
         raise NotImplementedError

@@ -17,7 +17,9 @@ class IntervalProvider(Provider):
     name = "interval"
     aliases = ("i",)
     prog_type = "PERF_EVENT"
-    context_type = "struct bpf_perf_event_data"
+    # The context (struct bpf_perf_event_data) is not read yet; declaring it would cost an
+    # include and about 0.9 s of compile time on every run.
+    context_type = "void"
 
     def expand(self, parts, span, reporter, ctx):
         if len(parts) != 2 or (parts[0] not in UNIT_NANOSECONDS and parts[0] != "hz"):
