@@ -73,11 +73,16 @@ def check_printf(ck, call: ast.Call, where: str) -> Type:
             continue
         if conv.wants_string and not typ.is_string:
             ck.error(arg.span, f"printf: {conv.text} specifier expects a value of type string "
-                               f"({typ} supplied)")
+                               f"({_kind(typ)} supplied)")
         elif not conv.wants_string and not typ.is_int:
             ck.error(arg.span, f"printf: {conv.text} specifier expects a value of type integer "
-                               f"({typ} supplied)")
+                               f"({_kind(typ)} supplied)")
     return VOID
+
+
+def _kind(typ: Type) -> str:
+    """A type as bpftrace's printf messages name it."""
+    return "string" if typ.is_string else "integer" if typ.is_int else str(typ)
 
 
 def emit_printf(gen, call: ast.Call) -> str:

@@ -39,7 +39,11 @@ class Layout:
                 offset = (offset + 7) & ~7
             fields.append(Field(f"f{i}", typ, offset))
             offset += typ.size
-        return cls(tuple(fields), max(8, (offset + 7) & ~7))
+        if not fields:
+            return cls((), 8)  # the C struct then holds one unused u64
+        # As C lays it out: padded to its strictest member's alignment.
+        align = 1 if all(isinstance(t, StringType) for t in types) else 8
+        return cls(tuple(fields), (offset + align - 1) // align * align)
 
     def c_struct(self, tag: str) -> str:
         members = []

@@ -1,13 +1,16 @@
 """printf format strings: parsed once at compile time, rendered in user space for each event.
 
 The semantic pass uses ``parse_format`` to check argument counts and types; the output stage
-uses ``render`` to format an event's values with C's semantics (64-bit integers, ``%u``/``%x``
-of a negative value shows its two's complement, ``%c`` prints one byte). Strings are kept as
-``str`` decoded with ``surrogateescape`` so that arbitrary bytes survive to stdout unchanged.
+uses ``render`` to format an event's values. bpftrace hands each value to C's printf, so C's
+rules are the specification (precision, ``#``, widths counted in bytes, ``%d`` of a 64-bit value
+reading only its low 32 bits ...). Rather than imitate them, each conversion is formatted by the
+C library's own ``snprintf``. Strings travel as ``str`` decoded with ``surrogateescape``, so any
+byte a probe read reaches stdout unchanged.
 """
 
 from __future__ import annotations
 
+import ctypes
 import re
 from dataclasses import dataclass
 from typing import Sequence, Union
@@ -16,8 +19,13 @@ from typing import Sequence, Union
 SPEC_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\d+)?(?:\.(?P<precision>\d+))?"
                      r"(?P<length>hh|h|ll|l|z|j|t)?(?P<conv>[diuxXocsp%])")
 # C reads a vararg as wide as its length modifier says, whatever the value's own width; bpftrace
-# passes 64-bit values to C's printf, so `%d` of 5000000000 prints its low 32 bits. So do we.
-LENGTH_BITS = {None: 32, "hh": 8, "h": 16, "l": 64, "ll": 64, "z": 64, "j": 64, "t": 64}
+# passes 64-bit values to C's printf, so `%d` of 5000000000 prints its low 32 bits. Each value
+# is passed to snprintf as the C type the conversion reads.
+WIDE_LENGTHS = {"l", "ll", "z", "j", "t"}
+
+_libc = ctypes.CDLL(None)
+_snprintf = _libc.snprintf
+_snprintf.restype = ctypes.c_int
 
 
 class FormatError(Exception):
@@ -30,27 +38,45 @@ class FormatError(Exception):
 @dataclass(frozen=True)
 class Conversion:
     text: str  # as written, e.g. "%-5lu"
-    pyspec: str  # the same for Python's % operator, e.g. "%-5d"
     conv: str  # d i u x X o c s p
-    bits: int  # how much of the value C would read
+    length: str  # "", "h", "l", ...
 
     @property
     def wants_string(self) -> bool:
         return self.conv == "s"
 
-    def format(self, value: Union[int, str]) -> str:
+    @property
+    def bits(self) -> int:
+        """How many low bits of an integer value C reads for this conversion."""
+        if self.conv == "c" or self.length == "hh":
+            return 8
+        if self.conv == "p" or self.length in WIDE_LENGTHS:
+            return 64
+        return 16 if self.length == "h" else 32
+
+    def c_argument(self, value: Union[int, str]):
         if self.conv == "s":
-            return self.pyspec % value
-        assert isinstance(value, int)
-        if self.conv == "c":
-            return self.pyspec % bytes([value & 0xFF]).decode("utf-8", "surrogateescape")
-        bits = 64 if self.conv == "p" else self.bits
-        value &= (1 << bits) - 1
-        if self.conv in "di" and value >> (bits - 1):
-            value -= 1 << bits
+            return ctypes.c_char_p(value.encode("utf-8", "surrogateescape"))
         if self.conv == "p":
-            return self.pyspec % ("0x%x" % value if value else "(nil)")
-        return self.pyspec % value
+            return ctypes.c_uint64(value & (2**64 - 1))
+        if self.length in WIDE_LENGTHS:
+            return ctypes.c_int64(_signed(value, 64))
+        return ctypes.c_int32(_signed(value, 32))  # int, and what h, hh and %c promote to
+
+    def format(self, value: Union[int, str]) -> str:
+        spec = self.text.encode("ascii")
+        arg = self.c_argument(value)
+        buf = ctypes.create_string_buffer(128)
+        n = _snprintf(buf, len(buf), spec, arg)
+        if n >= len(buf):
+            buf = ctypes.create_string_buffer(n + 1)
+            n = _snprintf(buf, len(buf), spec, arg)
+        return buf.raw[:max(n, 0)].decode("utf-8", "surrogateescape")
+
+
+def _signed(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 Part = Union[str, Conversion]
@@ -72,13 +98,7 @@ def parse_format(fmt: str) -> list[Part]:
         if m.group("conv") == "%":
             parts.append("%")
         else:
-            conv = m.group("conv")
-            py_conv = {"u": "d", "i": "d", "c": "s", "p": "s"}.get(conv, conv)
-            pyspec = "%" + m.group("flags") + (m.group("width") or "")
-            if m.group("precision") is not None:
-                pyspec += "." + m.group("precision")
-            bits = 8 if conv == "c" else LENGTH_BITS[m.group("length")]
-            parts.append(Conversion(m.group(0), pyspec + py_conv, conv, bits))
+            parts.append(Conversion(m.group(0), m.group("conv"), m.group("length") or ""))
         pos = m.end()
     if pos < len(fmt):
         parts.append(fmt[pos:])

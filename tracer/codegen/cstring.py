@@ -1,11 +1,11 @@
 """The one way user text enters generated C: as an escaped string literal.
 
-Every byte that is not plain printable ASCII, and every quote, backslash and question mark
-(trigraphs), becomes a three-digit octal escape, so nothing the user writes can end the literal,
-start a comment or be read as code.
+Every byte that is not plain printable ASCII, and every quote, backslash, question mark
+(trigraphs), `*` and `/` (so no comment marker appears even inside the literal) becomes a
+three-digit octal escape: nothing the user writes can end the literal or be read as code.
 """
 
-SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !#$%&'()*+,-./:;<=>@[]^_`{|}~")
+SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !#$%&'()+,-.:;<=>@[]^_`{|}~")
 
 
 def c_string_literal(data: bytes) -> str:

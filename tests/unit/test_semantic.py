@@ -1,0 +1,372 @@
+"""The semantic pass, through compile_program: errors and warnings as a person sees them.
+
+Most programs here use BEGIN/END/interval probes so that nothing depends on the kernel; the few
+that read tracepoint formats are skipped where tracefs is not mounted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tracer.compiler import compile_program
+from tracer.diagnostics import CompileError
+from tracer.options import CompileOptions
+
+
+def compile_error(text: str, options: CompileOptions | None = None, name: str = "stdin") -> str:
+    with pytest.raises(CompileError) as info:
+        compile_program(text, name, options)
+    return info.value.render()
+
+
+def compiled_ok(text: str, options: CompileOptions | None = None):
+    return compile_program(text, "stdin", options)
+
+
+def heads(rendered: str) -> list[str]:
+    """The `FILE:LINE:COL: severity: message` lines of a rendering."""
+    return [line for line in rendered.splitlines() if re.match(r"^[^ ]+:\d+:\d+: ", line)]
+
+
+# ---- errors, rendered in full ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, rendered", [
+    ("BEGIN { @ = pidd; }",
+     "stdin:1:13: error: unknown identifier 'pidd'\n"
+     "BEGIN { @ = pidd; }\n"
+     "            ~~~~\n"
+     "hint: did you mean 'pid'?"),
+    ('BEGIN { prinft("x"); }',
+     "stdin:1:9: error: unknown function 'prinft'\n"
+     'BEGIN { prinft("x"); }\n'
+     "        ~~~~~~\n"
+     "hint: did you mean 'printf'?"),
+    ('BEGIN { printf("x", 1); }',
+     "stdin:1:9: error: printf: Too many arguments for format string (1 supplied, 0 expected)\n"
+     'BEGIN { printf("x", 1); }\n'
+     "        ~~~~~~~~~~~~~~"),
+    ('BEGIN { printf("%d %d\\n", 1); }',
+     "stdin:1:9: error: printf: Not enough arguments for format string (1 supplied, 2 expected)\n"
+     'BEGIN { printf("%d %d\\n", 1); }\n'
+     "        ~~~~~~~~~~~~~~~~~~~~"),
+    ("BEGIN { count(); }",
+     "stdin:1:9: error: count() must be assigned to a map, as in @name = count()\n"
+     "BEGIN { count(); }\n"
+     "        ~~~~~~~"),
+    ('BEGIN { @x = 1; @x = "s"; }',
+     "stdin:1:17: error: type mismatch for @x: assigning string[2], but the map holds int64\n"
+     'BEGIN { @x = 1; @x = "s"; }\n'
+     "                ~~"),
+    ("BEGIN { @x[1] = 1; @x[1, 2] = 2; }",
+     "stdin:1:20: error: @x is used with 2 key(s) here but 1 elsewhere\n"
+     "BEGIN { @x[1] = 1; @x[1, 2] = 2; }\n"
+     "                   ~~~~~~~~"),
+    ("BEGIN { @x = $y; }",
+     "stdin:1:14: error: variable $y is used before it is assigned\n"
+     "BEGIN { @x = $y; }\n"
+     "             ~~"),
+    ("BEGIN { @ = cpid; }",
+     "stdin:1:13: error: cpid is the pid of the command given with -c; there is none\n"
+     "BEGIN { @ = cpid; }\n"
+     "            ~~~~"),
+    ("BEGIN { @ = args->foo; }",
+     "stdin:1:13: error: args is not available in BEGIN probes\n"
+     "BEGIN { @ = args->foo; }\n"
+     "            ~~~~"),
+    ('BEGIN { @ = "a" + 1; }',
+     "stdin:1:17: error: '+' cannot combine string[2] and int64\n"
+     'BEGIN { @ = "a" + 1; }\n'
+     "                ~"),
+])
+def test_error_rendering(text, rendered):
+    assert compile_error(text) == rendered
+
+
+@pytest.mark.parametrize("name, suggestion", [("comn", "comm"), ("nsec", "nsecs"), ("tdi", "tid")])
+def test_unknown_identifier_hints(name, suggestion):
+    rendered = compile_error(f"BEGIN {{ @ = {name}; }}")
+    assert heads(rendered) == [f"stdin:1:13: error: unknown identifier '{name}'"]
+    assert rendered.splitlines()[-1] == f"hint: did you mean '{suggestion}'?"
+
+
+def test_unknown_identifier_without_a_close_match_has_no_hint():
+    rendered = compile_error("BEGIN { @ = zzzzzzzz; }")
+    assert heads(rendered) == ["stdin:1:13: error: unknown identifier 'zzzzzzzz'"]
+    assert "hint" not in rendered
+
+
+def test_errors_name_the_script_file_and_line():
+    rendered = compile_error("BEGIN {\n  @ = pidd;\n}\n", name="trace.bt")
+    assert rendered.splitlines()[:3] == [
+        "trace.bt:2:7: error: unknown identifier 'pidd'",
+        "  @ = pidd;",
+        "      ~~~~",
+    ]
+
+
+# ---- printf ---------------------------------------------------------------------------------
+# bpftrace (0.17, src/printf.cpp) prints the expected and the supplied type by their kind:
+# "printf: %d specifier expects a value of type integer (string supplied)".
+
+
+def test_printf_int_specifier_given_a_string():
+    rendered = compile_error('BEGIN { printf("%d\\n", "s"); }')
+    assert heads(rendered) == [
+        "stdin:1:24: error: printf: %d specifier expects a value of type integer (string supplied)"]
+
+
+def test_printf_string_specifier_given_an_int():
+    rendered = compile_error('BEGIN { printf("%s\\n", 1); }')
+    assert heads(rendered) == [
+        "stdin:1:24: error: printf: %s specifier expects a value of type string (integer supplied)"]
+
+
+@pytest.mark.parametrize("text", [
+    'BEGIN { printf("%d\\n", 1); }',
+    'BEGIN { printf("%s %d\\n", "a", 1); }',
+    'BEGIN { printf("%s\\n", comm); }',
+    'BEGIN { printf("%lu %x %c\\n", pid, nsecs, 65); }',
+    'BEGIN { printf("100%%\\n"); }',
+    'BEGIN { $s = "x"; printf("%s\\n", $s); }',
+])
+def test_printf_accepted(text):
+    assert compiled_ok(text).warnings == []
+
+
+def test_printf_unsupported_specifier_points_at_the_format():
+    rendered = compile_error('BEGIN { printf("%z"); }')
+    assert heads(rendered) == ["stdin:1:16: error: printf: unsupported format specifier '%z'"]
+
+
+def test_printf_first_argument_must_be_a_literal():
+    rendered = compile_error("BEGIN { printf(1); }")
+    assert heads(rendered) == [
+        "stdin:1:16: error: printf: the first argument must be a format string literal"]
+
+
+# ---- count, maps, variables -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, head", [
+    ("BEGIN { $x = count(); }",
+     "stdin:1:14: error: count() must be assigned to a map, as in @name = count()"),
+    ('BEGIN { printf("%d", count()); }',
+     "stdin:1:22: error: count() must be assigned to a map, as in @name = count()"),
+])
+def test_count_outside_a_map_assignment(text, head):
+    assert heads(compile_error(text))[0] == head
+
+
+def test_count_into_a_map_is_fine():
+    compiled = compiled_ok("BEGIN { @ = count(); @k[pid, comm] = count(); }")
+    assert sorted(compiled.resources.maps) == ["@", "@k"]
+
+
+def test_count_map_cannot_be_read():
+    assert heads(compile_error("BEGIN { @x = count(); @y = @x; }")) == [
+        "stdin:1:28: error: @x holds count(); its value can only be printed"]
+
+
+def test_map_key_type_mismatch():
+    assert heads(compile_error('BEGIN { @x["a"] = 1; @x[1] = 2; }')) == [
+        "stdin:1:25: error: key 1 of @x is int64 here but string[2] elsewhere"]
+
+
+def test_map_read_with_wrong_key_count():
+    assert heads(compile_error("BEGIN { @x = 1; @y = @x[1]; }")) == [
+        "stdin:1:22: error: @x is used with 1 key(s) here but 0 elsewhere"]
+
+
+def test_map_read_but_never_assigned():
+    assert heads(compile_error("BEGIN { @y = @x; }")) == [
+        "stdin:1:14: error: map @x is read but never assigned"]
+
+
+def test_map_may_be_read_in_a_probe_before_the_one_that_assigns_it():
+    compiled = compiled_ok("BEGIN { @y = @x + 1; } END { @x = 5; }")
+    assert sorted(compiled.resources.maps) == ["@x", "@y"]
+
+
+def test_variable_type_mismatch():
+    assert heads(compile_error('BEGIN { $x = 1; $x = "a"; }')) == [
+        "stdin:1:17: error: type mismatch for $x: it holds int64, not string[2]"]
+
+
+def test_variables_are_local_to_their_probe():
+    assert heads(compile_error("BEGIN { $x = 1; } END { @ = $x; }")) == [
+        "stdin:1:29: error: variable $x is used before it is assigned"]
+
+
+# ---- cpid and positional parameters ---------------------------------------------------------
+
+
+def test_cpid_with_a_child_command():
+    compiled = compiled_ok("BEGIN { @ = cpid; }", CompileOptions(has_child=True))
+    assert compiled.warnings == []
+
+
+def test_cpid_value_is_compiled_in():
+    compiled = compiled_ok("BEGIN { @ = cpid; }", CompileOptions(has_child=True, cpid=4321))
+    assert re.search(r"\b4321ULL\b", compiled.c_text)
+
+
+def test_positional_given_a_word_used_numerically():
+    rendered = compile_error("BEGIN { @ = $1 + 1; }", CompileOptions(params=["foo"]))
+    assert rendered == (
+        'stdin:1:13: error: $1 used numerically but given "foo"\n'
+        "BEGIN { @ = $1 + 1; }\n"
+        "            ~~\n"
+        "hint: use str($1) for a string"
+    )
+
+
+def test_positional_word_through_str_is_fine():
+    compiled = compiled_ok('BEGIN { printf("%s\\n", str($1)); }', CompileOptions(params=["foo"]))
+    assert '"foo"' in compiled.c_text
+
+
+@pytest.mark.parametrize("params, expected", [
+    ([], "(s64)(0LL) + (s64)(0LL)"),  # missing positional parameters are 0
+    (["7"], "(s64)(7LL) + (s64)(0LL)"),
+    (["0x10", "3"], "(s64)(16LL) + (s64)(3LL)"),
+])
+def test_positional_numbers(params, expected):
+    compiled = compiled_ok("BEGIN { @ = $1 + $2; }", CompileOptions(params=params))
+    assert expected in compiled.c_text
+
+
+def test_param_count():
+    compiled = compiled_ok("BEGIN { @ = $#; }", CompileOptions(params=["a", "b", "c"]))
+    assert re.search(r"\(s64\)\(3LL\)", compiled.c_text)
+
+
+# ---- args -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("probe", ["BEGIN", "END", "interval:s:1"])
+def test_args_outside_tracepoints(probe):
+    rendered = compile_error(f"{probe} {{ @ = args.foo; }}")
+    col = len(probe) + 8
+    assert heads(rendered) == [
+        f"stdin:1:{col}: error: args is not available in {probe.split(':')[0]} probes"]
+
+
+def test_bare_args_is_an_error():
+    assert heads(compile_error("BEGIN { @ = args; }")) == [
+        "stdin:1:13: error: args is a record: read one of its fields, as args->name"]
+
+
+TRACEFS = "/sys/kernel/tracing/events/syscalls/sys_enter_openat/format"
+needs_tracefs = pytest.mark.skipif(not os.path.exists(TRACEFS),
+                                   reason="tracefs with syscall tracepoints is not mounted")
+
+
+@needs_tracefs
+def test_tracepoint_args_arrow_and_dot():
+    compiled = compiled_ok("tracepoint:syscalls:sys_enter_openat { @a = args->dfd; "
+                           "@b = args.flags; }")
+    assert sorted(compiled.resources.maps) == ["@a", "@b"]
+
+
+@needs_tracefs
+def test_tracepoint_field_typo_has_a_hint():
+    rendered = compile_error("tracepoint:syscalls:sys_enter_openat { @ = args->filenam; }")
+    assert heads(rendered) == [
+        "stdin:1:44: error: tracepoint:syscalls:sys_enter_openat has no field 'filenam'"]
+    assert rendered.splitlines()[-1] == "hint: did you mean 'filename'?"
+
+
+# ---- operators on the wrong types -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, head", [
+    ('BEGIN { @ = "a" + "b"; }', "stdin:1:17: error: '+' cannot combine string[2] and string[2]"),
+    ('BEGIN { @ = 1 * "ab"; }', "stdin:1:15: error: '*' cannot combine int64 and string[3]"),
+    ('BEGIN { @ = "a" < "b"; }', "stdin:1:17: error: '<' cannot combine string[2] and string[2]"),
+    ('BEGIN { @ = -"a"; }', "stdin:1:13: error: '-' needs an integer, not string[2]"),
+    ('BEGIN { @ = "a" && 1; }', "stdin:1:13: error: '&&' needs integers, not string[2]"),
+])
+def test_string_arithmetic(text, head):
+    assert heads(compile_error(text)) == [head]
+
+
+def test_string_equality_is_allowed():
+    compiled_ok('BEGIN { @ = "a" == "b"; @n = comm != "x"; }')
+
+
+# ---- probes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, head", [
+    ("foo:bar { @ = 1; }", "stdin:1:1: error: unknown probe type 'foo'"),
+    ("i:s:0 { @ = 1; }", "stdin:1:1: error: interval: '0' is not a positive whole number"),
+    ("interval:x:1 { @ = 1; }", "stdin:1:1: error: interval probes are written interval:UNIT:N"),
+    ("BEGIN:x { @ = 1; }", "stdin:1:1: error: BEGIN takes no arguments"),
+])
+def test_bad_attach_points(text, head):
+    assert heads(compile_error(text)) == [head]
+
+
+# ---- several errors at once -----------------------------------------------------------------
+
+
+def test_every_error_is_reported():
+    text = ('BEGIN { @ = pidd; prinft(); @y = $z; }\n'
+            'END { printf("%d\\n"); @x = 1; @x = "s"; }')
+    assert heads(compile_error(text)) == [
+        "stdin:1:13: error: unknown identifier 'pidd'",
+        "stdin:1:19: error: unknown function 'prinft'",
+        "stdin:1:34: error: variable $z is used before it is assigned",
+        "stdin:2:7: error: printf: Not enough arguments for format string (0 supplied, 1 expected)",
+        "stdin:2:31: error: type mismatch for @x: assigning string[2], but the map holds int64",
+    ]
+
+
+def test_errors_in_two_attach_points_of_one_probe_are_each_reported_once_per_site():
+    # One probe, two sites: each site is checked, so a mistake shows for each of them.
+    rendered = compile_error("BEGIN, END { @ = pidd; }")
+    assert heads(rendered) == ["stdin:1:18: error: unknown identifier 'pidd'"] * 2
+
+
+# ---- warnings -------------------------------------------------------------------------------
+
+
+SIGNED_DIV = ("signed operands for '{op}' can lead to undefined behavior "
+              "(cast to unsigned to silence warning)")
+
+
+@pytest.mark.parametrize("text, col, op", [
+    ("BEGIN { @ = -7 / 2; }", 16, "/"),
+    ("BEGIN { @ = -7 % 2; }", 16, "%"),
+    ("BEGIN { $x = 5; @ = $x / 2; }", 24, "/"),
+    ("BEGIN { @ = 100 /    -3; }", 17, "/"),
+])
+def test_signed_division_warns_at_the_operator(text, col, op):
+    compiled = compiled_ok(text)
+    assert [w.render(compiled.source) for w in compiled.warnings] == [
+        f"stdin:1:{col}: warning: {SIGNED_DIV.format(op=op)}\n"
+        f"{text}\n"
+        f"{' ' * (col - 1)}~"
+    ]
+
+
+@pytest.mark.parametrize("text", [
+    "BEGIN { @ = 5 / 2; }",
+    "BEGIN { @ = nsecs / 1000; }",
+    "BEGIN { @ = 1000 / nsecs; }",
+    "BEGIN { @ = pid % 7; }",
+    "BEGIN { @ = 5 * -2; }",
+    "BEGIN { @ = pid + nsecs; }",
+])
+def test_no_warning(text):
+    assert compiled_ok(text).warnings == []
+
+
+def test_warnings_do_not_stop_compilation():
+    compiled = compiled_ok("BEGIN { @ = -7 / 2; }")
+    assert len(compiled.warnings) == 1
+    assert "int probe_0(" in compiled.c_text
