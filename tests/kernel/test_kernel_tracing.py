@@ -173,6 +173,15 @@ def test_p_pid_exits_with_the_process(live, workload):
     _ok(proc, "Attaching 2 probes...\nready\n\n\n@: 200\n")
 
 
+def test_p_pid_of_exited_unreaped_process(live, workload):
+    # The process has exited but its parent (this test) has not reaped it: it is a zombie and
+    # runs no more, so tracer stops at once, as bpftrace 0.17 does.
+    wl = live([workload("tk_loop"), "1"])
+    assert _process_gone(wl.proc.pid, 10)
+    proc = live.tracer("-p", wl.proc.pid, "-e", 'BEGIN { printf("x\\n"); }').finish(15)
+    _ok(proc, "Attaching 1 probe...\nx\n\n\n")
+
+
 # ---------------------------------------------------------------------------------------------
 # Where the program comes from
 

@@ -54,8 +54,12 @@ class _Silent(Reporter):
 
 
 class Checker:
-    def __init__(self, options: CompileOptions, reporter: Reporter):
+    def __init__(self, options: CompileOptions, reporter: Reporter, learning: bool = False):
         self.options = options
+        # In the learning round a map may be read before anything assigned it (`@n = @n + 1`
+        # the first time round); such a read is taken to be an integer until its assignment
+        # says otherwise.
+        self.learning = learning
         self.reporter = reporter
         self.maps: dict[str, MapType] = {}
         self.vars: dict[str, Type] = {}
@@ -210,6 +214,8 @@ class Checker:
             self.expr(key)
         known = self.maps.get(node.name)
         if known is None:
+            if self.learning:
+                return INT64
             self.error(node.span, f"map {node.name} is read but never assigned")
             return None
         if known.is_aggregation:
@@ -323,7 +329,7 @@ def _unify(old: Type, new: Type) -> Optional[Type]:
 
 def check_program(sites: list[ProbeSite], options: CompileOptions,
                   reporter: Reporter) -> SemanticFacts:
-    learner = Checker(options, _Silent())
+    learner = Checker(options, _Silent(), learning=True)
     for site in sites:
         learner.check_site(site)
     checker = Checker(options, reporter)

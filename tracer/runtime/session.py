@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
 import struct
 from typing import Optional
@@ -87,7 +88,8 @@ class Session:
     def _load(self, bcc) -> None:
         BPF = bcc.BPF
         try:
-            self.bpf = BPF(text=self.compiled.c_text, debug=0)
+            # -w: clang's warnings are about C that tracer wrote, not about the user's program.
+            self.bpf = BPF(text=self.compiled.c_text, debug=0, cflags=["-w"])
         except Exception as err:  # BCC raises a bare Exception and prints clang's messages
             raise TracerError(f"BCC could not compile the generated program: {err}",
                               hint="this is a tracer bug: run with -d to see the C and report "
@@ -135,17 +137,20 @@ class Session:
     def _loop(self) -> None:
         stop = lambda signum, frame: setattr(self, "stopping", True)  # noqa: E731
         previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        target = ProcessWatch(self.options.target_pid) if self.options.target_pid else None
         try:
             while not (self.stopping or self._exit_requested):
                 self.bpf.ring_buffer_poll(POLL_MS)
                 self.output.flush()
                 if self.child is not None and self.child.exited():
                     break
-                if self.options.target_pid is not None and not _alive(self.options.target_pid):
+                if target is not None and target.exited():
                     break
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            if target is not None:
+                target.close()
         self._drain()
 
     def _drain(self) -> None:
@@ -193,11 +198,28 @@ def attach_hint(site: ProbeSite) -> str:
             f"it; run with -v for details")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class ProcessWatch:
+    """Tells when a process (-p) has exited. A pidfd turns readable when the process ends, even
+    while it lingers as a zombie that its parent has not reaped, which kill(pid, 0) would still
+    call alive."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        try:
+            self.fd: Optional[int] = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self.fd, self._gone = None, True
+        else:
+            self._gone = False
+            self._poll = select.poll()
+            self._poll.register(self.fd, select.POLLIN)
+
+    def exited(self) -> bool:
+        if not self._gone:
+            self._gone = bool(self._poll.poll(0))
+        return self._gone
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
