@@ -12,7 +12,7 @@ function's result reaches user space, the decoding lives with the resource it cr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 from . import ast
 from .printf import FormatError, conversions, parse_format
@@ -27,7 +27,13 @@ class Function:
     check: Callable  # (Checker, ast.Call, where) -> Type
     emit: Callable  # (FunctionBuilder, ast.Call) -> C expression ("" for statements)
     doc: str
-    aggregation: bool = False  # only ever the value of a map assignment
+    # For an aggregation (only ever the value of `@map[key] = f(...)`): the C that folds one
+    # more event into the map's slot. (FunctionBuilder, ast.Call, MapResource, key) -> None
+    update: Optional[Callable] = None
+
+    @property
+    def aggregation(self) -> bool:
+        return self.update is not None
 
 
 def _arity(ck, call: ast.Call, low: int, high: int) -> bool:
@@ -120,8 +126,16 @@ def check_count(ck, call: ast.Call, where: str) -> Type:
     return COUNT
 
 
-def emit_count(gen, call: ast.Call) -> str:
-    raise AssertionError("count() is emitted by its map assignment")  # see codegen.function
+def update_count(gen, call: ast.Call, m, key: str) -> None:
+    # The map is per CPU, so a plain increment is safe: no other CPU touches this slot.
+    slot = gen.temp(f"struct {m.c_name}_value *{{}} = {m.c_name}.lookup(&{key})")
+    gen.line(f"if ({slot}) {{ {slot}->f0 += 1; }} else {{")
+    gen.line(f"  struct {m.c_name}_value one = {{1}}; {m.c_name}.update(&{key}, &one);")
+    gen.line("}")
+
+
+def _not_a_value(gen, call: ast.Call) -> str:
+    raise AssertionError(f"{call.name}() is an aggregation: its map assignment emits it")
 
 
 # ---- str -----------------------------------------------------------------------------------
@@ -158,7 +172,7 @@ def emit_str(gen, call: ast.Call) -> str:
 FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("printf", check_printf, emit_printf, "print formatted output"),
     Function("exit", check_exit, emit_exit, "stop tracing: run END, print the maps, exit"),
-    Function("count", check_count, emit_count, "count how often the map entry is reached",
-             aggregation=True),
+    Function("count", check_count, _not_a_value, "count how often the map entry is reached",
+             update=update_count),
     Function("str", check_str, emit_str, "a string: a positional parameter, or read from an address"),
 ]}

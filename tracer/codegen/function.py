@@ -14,7 +14,7 @@ from ..functions import FUNCTIONS
 from ..options import CompileOptions
 from ..passes.attach import ProbeSite
 from ..passes.resources import MapResource, Resources
-from ..types import CountType, IntType, StringType, Type
+from ..types import IntType, StringType, Type
 from .cstring import c_comment_safe, c_string_literal
 
 SIGNED_COMPARE = {"<", "<=", ">", ">="}
@@ -140,19 +140,15 @@ class FunctionBuilder:
 
     def _map_assign(self, stmt: ast.MapAssign) -> None:
         m = self.resources.maps[stmt.target.name]
-        if isinstance(m.value_type, CountType):
-            key = self._map_key(m, stmt.target)
-            slot = self.temp(f"struct {m.c_name}_value *{{}} = {m.c_name}.lookup(&{key})")
-            self.line(f"if ({slot}) {{ {slot}->f0 += 1; }} else {{")
-            one = f"struct {m.c_name}_value one = {{1}}"
-            self.line(f"  {one}; {m.c_name}.update(&{key}, &one);")
-            self.line("}")
+        value = stmt.value
+        if isinstance(value, ast.Call) and FUNCTIONS[value.name].aggregation:
+            FUNCTIONS[value.name].update(self, value, m, self._map_key(m, stmt.target))
             return
-        value = self.temp(f"struct {m.c_name}_value {{}}")
-        self.line(f"__builtin_memset(&{value}, 0, sizeof({value}));")
-        self.store(f"{value}.f0", m.value_type, stmt.value)
+        slot = self.temp(f"struct {m.c_name}_value {{}}")
+        self.line(f"__builtin_memset(&{slot}, 0, sizeof({slot}));")
+        self.store(f"{slot}.f0", m.value_type, value)
         key = self._map_key(m, stmt.target)
-        self.line(f"{m.c_name}.update(&{key}, &{value});")
+        self.line(f"{m.c_name}.update(&{key}, &{slot});")
 
     # -- expressions -------------------------------------------------------------------------
 

@@ -177,8 +177,9 @@ class Session:
             self.output.lost_events(lost)
 
     def _print_maps(self) -> None:
-        for name, m in sorted(self.compiled.resources.maps.items()):
-            self.output.map(self.read_map(m))
+        maps = self.compiled.resources.maps
+        for name in sorted(maps):  # bpftrace prints maps in name order
+            self.output.map(self.read_map(maps[name]))
 
     def read_map(self, m: MapResource) -> MapSnapshot:
         table = self.bpf[m.c_name]
