@@ -12,14 +12,11 @@ from typing import Optional
 import click
 
 from . import __version__, ast
-from .codegen.program import generate_c
 from .compiler import compile_program
 from .diagnostics import CompileError, TracerError
 from .options import CompileOptions
 from .output import TextOutput
-from .runtime import kernel
-from .runtime.child import Child
-from .runtime.session import Session
+from .runtime.session import trace
 
 EXIT_PROGRAM_ERROR = 1
 EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE
@@ -61,19 +58,8 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
     if dry_run:
         click.echo("AST:\n" + ast.dump(compiled.program) + "\n\nC:\n" + compiled.c_text, nl=False)
         return
-    kernel.require_root()
-    if pid is not None and not os.path.exists(f"/proc/{pid}"):
-        raise TracerError(f"-p: there is no process {pid}")
-    child = Child(command) if command is not None else None
-    try:
-        if child is not None:
-            options.cpid = child.spawn()
-            compiled.c_text = generate_c(compiled.sites, compiled.resources, options)
-        _name_process("tracer")
-        Session(compiled, options, TextOutput(sys.stdout.fileno()), child).run()
-    finally:
-        if child is not None:
-            child.stop()
+    _name_process("tracer")
+    trace(compiled, options, TextOutput(sys.stdout.fileno()), command)
 
 
 def read_program(program_text: Optional[str], args: list[str]) -> tuple[str, str, list[str]]:

@@ -180,3 +180,15 @@ def test_c_command_that_does_not_exist():
     assert proc.returncode == 1
     assert proc.stderr.startswith("tracer: error: -c: cannot run '/no/such/program': "
                                   "no such executable")
+
+
+def test_python_api_compile_gives_ast_sites_and_c():
+    import tracer
+    from tracer.diagnostics import CompileError
+
+    compiled = tracer.compile('BEGIN { printf("%d\\n", $1 + 1); exit(); }', params=["41"])
+    assert [s.target.name for s in compiled.sites] == ["BEGIN"]
+    assert "int probe_0(" in compiled.c_text and "41LL" in compiled.c_text
+    with pytest.raises(CompileError) as err:
+        tracer.compile("BEGIN { @x = cpid; }")
+    assert "cpid" in err.value.render()

@@ -14,6 +14,7 @@ import signal
 import struct
 from typing import Optional
 
+from ..codegen.program import generate_c
 from ..compiler import CompiledProgram
 from ..diagnostics import TracerError
 from ..functions import EXIT_EVENT_ID
@@ -192,6 +193,24 @@ class Session:
             key_values = () if m.scalar else tuple(m.key_layout.decode(bytes(key)))
             entries.append((key_values, value))
         return MapSnapshot(m.name, m.value_type, not m.scalar, entries)
+
+
+def trace(compiled: CompiledProgram, options: CompileOptions, output: Output,
+          command: Optional[str] = None) -> int:
+    """Run a compiled program until it ends: the whole of a run, for the CLI and the API."""
+    kernel.require_root()
+    if options.target_pid is not None and not os.path.exists(f"/proc/{options.target_pid}"):
+        raise TracerError(f"-p: there is no process {options.target_pid}")
+    child = Child(command) if command is not None else None
+    try:
+        if child is not None:
+            options.cpid = child.spawn()
+            # cpid is a constant in the C, known only now that the child exists.
+            compiled.c_text = generate_c(compiled.sites, compiled.resources, options)
+        return Session(compiled, options, output, child).run()
+    finally:
+        if child is not None:
+            child.stop()
 
 
 def attach_hint(site: ProbeSite) -> str:
