@@ -257,3 +257,22 @@ def test_c_shell_and_list(run_tracer, workload):
     proc = run_tracer("-c", f"{loop} 3 && {loop} 4", "-e",
                       GETPPID + ' /comm == "tk_loop"/ { @ = count(); }')
     _ok(proc, "Attaching 1 probe...\n\n\n@: 7\n")
+
+
+STUBBORN = r"""
+#include <signal.h>
+#include <unistd.h>
+/* Ignores SIGTERM and calls getppid() every millisecond, forever. */
+int main(void) { signal(SIGTERM, SIG_IGN); for (;;) { getppid(); usleep(1000); } }
+"""
+
+
+def test_child_that_ignores_sigterm_is_killed(run_tracer, build_workload):
+    stubborn = build_workload("tk_stubborn", STUBBORN)
+    start = time.monotonic()
+    proc = run_tracer("-c", stubborn, "-e",
+                      "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @ = count(); exit(); }",
+                      timeout=30)
+    _ok(proc, "Attaching 1 probe...\n\n\n@: 1\n")
+    assert time.monotonic() - start < 10
+    assert subprocess.run(["pgrep", "-x", "tk_stubborn"]).returncode == 1, "the child survived"

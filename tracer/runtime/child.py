@@ -13,10 +13,12 @@ import re
 import shlex
 import shutil
 import signal
+import time
 from typing import Optional
 
 from ..diagnostics import TracerError
 
+TERM_GRACE_SECONDS = 2.0  # after SIGTERM, before SIGKILL
 SHELL_SYNTAX = re.compile(r"[|&;<>()$`*?\[\]{}~\n]|^\s*\w+=")
 
 
@@ -91,10 +93,19 @@ class Child:
             os.close(self._go)
             self._go = None
         elif not self.exited():
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            self._signal(signal.SIGTERM)
+            # A command that ignores SIGTERM must not keep tracer from exiting.
+            deadline = time.monotonic() + TERM_GRACE_SECONDS
+            while not self.exited() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not self.exited():
+                self._signal(signal.SIGKILL)
         if self.exit_status is None:
             _, status = os.waitpid(self.pid, 0)
             self.exit_status = os.waitstatus_to_exitcode(status)
+
+    def _signal(self, signum: int) -> None:
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
