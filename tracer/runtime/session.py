@@ -152,7 +152,6 @@ class Session:
                 signal.signal(s, handler)
             if target is not None:
                 target.close()
-        self._drain()
 
     def _drain(self) -> None:
         self.bpf.ring_buffer_consume()
