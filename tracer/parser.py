@@ -18,7 +18,7 @@ from lark import Lark, Token, Transformer, v_args
 from . import ast
 from .diagnostics import CompileError, Diagnostic, Source, Span
 from .grammar import grammar_text
-from .runtime.kernel import DEFAULT_CACHE_DIR
+from .paths import cache_dir
 
 # Operators: the grammar's rule alias -> the operator's C spelling.
 BINARY_OPS = {
@@ -55,7 +55,7 @@ def _parser_cache_file(grammar: str) -> str | bool:
 
     lark's own default is a pickle in /tmp, which anyone could plant for root to load; the
     cache only goes in tracer's cache directory, and only when it belongs to us."""
-    directory = os.environ.get("TRACER_CACHE_DIR") or DEFAULT_CACHE_DIR
+    directory = cache_dir()
     try:
         if os.stat(directory).st_uid != os.geteuid() or not os.access(directory, os.W_OK):
             return False

@@ -26,6 +26,9 @@ WIDE_LENGTHS = {"l", "ll", "z", "j", "t"}
 _libc = ctypes.CDLL(None)
 _snprintf = _libc.snprintf
 _snprintf.restype = ctypes.c_int
+# One buffer for every conversion: formatting runs once per event argument, a hot path, and
+# output is single-threaded. Longer results get a buffer of their own.
+_BUFFER = ctypes.create_string_buffer(256)
 
 
 class FormatError(Exception):
@@ -66,7 +69,7 @@ class Conversion:
     def format(self, value: Union[int, str]) -> str:
         spec = self.text.encode("ascii")
         arg = self.c_argument(value)
-        buf = ctypes.create_string_buffer(128)
+        buf = _BUFFER
         n = _snprintf(buf, len(buf), spec, arg)
         if n >= len(buf):
             buf = ctypes.create_string_buffer(n + 1)

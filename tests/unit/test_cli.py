@@ -173,9 +173,8 @@ def test_command_argv_unbalanced_quote_goes_to_the_shell():
     assert command_argv("echo 'oops") == ["/bin/sh", "-c", "echo 'oops"]
 
 
+@pytest.mark.kernel  # the -c check runs after the root check
 def test_c_command_that_does_not_exist():
-    if os.geteuid() != 0:
-        pytest.skip("the -c check runs after the root check")
     proc = tracer_module("-c", "/no/such/program", "-e", "BEGIN { exit(); }")
     assert proc.returncode == 1
     assert proc.stderr.startswith("tracer: error: -c: cannot run '/no/such/program': "

@@ -29,13 +29,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from tracer import paths
 from tracer.diagnostics import TracerError
 
 Notice = Callable[[str], None]
 
 DEFAULT_USR_SRC = "/usr/src"
 DEFAULT_MODULES_DIR = "/lib/modules"
-DEFAULT_CACHE_DIR = "/var/cache/tracer"
 # With CONFIG_IKHEADERS the kernel carries its own headers; BCC unpacks them by itself.
 KHEADERS_ARCHIVE = "/sys/kernel/kheaders.tar.xz"
 # The file BCC tests for to decide that a directory holds kernel headers (loader.cc).
@@ -374,7 +374,7 @@ def ensure_kernel_headers(notice: Notice, verbose: bool = False, *,
         return HeaderInfo(cand.flavour_dir, cand.name, merged=False)
 
     if cache_dir is None:
-        cache_dir = os.environ.get("TRACER_CACHE_DIR") or DEFAULT_CACHE_DIR
+        cache_dir = paths.cache_dir()
     path, built = merged_headers_tree(cand, cache_dir)
     os.environ["BCC_KERNEL_SOURCE"] = path
     if built or verbose:
