@@ -57,6 +57,8 @@ class ParamCount(Expr):
 @dataclass
 class Var(Expr):
     name: str  # with its `$`
+    # The variable this names, set by the checker (a passes.semantic.VarSymbol).
+    symbol: Optional[object] = field(default=None, init=False, compare=False)
 
 
 @dataclass

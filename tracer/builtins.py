@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from .codegen import markers
 from .types import COMM, UINT64, Type
 
 
@@ -34,7 +35,8 @@ def _emit_comm(gen) -> str:
 
 
 def _emit_cpid(gen) -> str:
-    return f"{int(gen.options.cpid or 0)}ULL"
+    # The child's pid is only known once it is spawned: the loader writes it in.
+    return markers.constant(markers.CPID)
 
 
 def _cpid_unavailable(options) -> Optional[str]:

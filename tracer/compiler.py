@@ -15,7 +15,7 @@ from .options import CompileOptions
 from .parser import parse
 from .passes.attach import ProbeSite, expand_probes
 from .passes.resources import Resources, collect_resources
-from .passes.semantic import check_program
+from .passes.semantic import SemanticFacts, check_program
 from .providers import ExpandContext
 
 
@@ -25,6 +25,7 @@ class CompiledProgram:
     program: ast.Program
     sites: list[ProbeSite]
     resources: Resources
+    facts: SemanticFacts
     c_text: str
     warnings: list[Diagnostic] = field(default_factory=list)
 
@@ -43,5 +44,5 @@ def compile_program(text: str, name: str = "stdin",
     except CompileError as err:
         raise CompileError(err.diagnostics, source) from None
     resources = collect_resources(sites, facts)
-    c_text = generate_c(sites, resources, options)
-    return CompiledProgram(source, program, sites, resources, c_text, reporter.warnings)
+    c_text = generate_c(sites, resources, options, facts.variables)
+    return CompiledProgram(source, program, sites, resources, facts, c_text, reporter.warnings)

@@ -15,7 +15,6 @@ def _notice_to_stderr(message: str) -> None:
 class CompileOptions:
     params: list[str] = field(default_factory=list)  # positional parameters: $1 is params[0]
     has_child: bool = False  # -c was given, so cpid means something
-    cpid: Optional[int] = None  # known once the child is started, before code generation
     target_pid: Optional[int] = None  # -p
     verbose: bool = False
     notice: Callable[[str], None] = _notice_to_stderr

@@ -21,10 +21,19 @@ class Type:
     def is_string(self) -> bool:
         return isinstance(self, StringType)
 
+    @property
+    def is_scalar(self) -> bool:
+        """Held in a register in the generated C (rather than in a buffer in memory)."""
+        return isinstance(self, (IntType, CountType))
+
+    @property
+    def signed(self) -> bool:
+        return False
+
 
 @dataclass(frozen=True)
 class IntType(Type):
-    signed: bool = True
+    signed: bool = True  # type: ignore[assignment]
     size = 8
 
     @property

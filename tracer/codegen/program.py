@@ -27,7 +27,8 @@ static __always_inline void tracer_emit(void *data, u64 size)
 """
 
 
-def generate_c(sites: list[ProbeSite], resources: Resources, options: CompileOptions) -> str:
+def generate_c(sites: list[ProbeSite], resources: Resources, options: CompileOptions,
+               variables: dict[int, list]) -> str:
     parts = [PRELUDE]
     for event in resources.printfs.values():
         parts.append(event.layout.c_struct(event.struct_tag))
@@ -36,5 +37,5 @@ def generate_c(sites: list[ProbeSite], resources: Resources, options: CompileOpt
         parts.append(m.value_layout.c_struct(f"{m.c_name}_value"))
         parts.append(f"{m.c_declaration} /* {m.name.replace('*/', '')} */")
     for site in sites:
-        parts.append(FunctionBuilder(site, resources, options).build())
+        parts.append(FunctionBuilder(site, resources, options, variables[site.index]).build())
     return "\n\n".join(parts) + "\n"

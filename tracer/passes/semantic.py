@@ -14,7 +14,7 @@ from typing import Optional
 from .. import ast
 from ..builtins import BUILTINS
 from ..diagnostics import Reporter, Span
-from ..functions import FUNCTIONS
+from ..functions import FUNCTIONS, Function, Kind, Place
 from ..options import CompileOptions
 from ..types import (COUNT, INT64, UINT64, ArgsType, CountType, IntType, StringType, Type)
 from .attach import ProbeSite
@@ -39,8 +39,20 @@ class MapType:
 
 
 @dataclass
+class VarSymbol:
+    """One scratch variable of one probe site, with the type its assignments settle on. Every
+    ``ast.Var`` that names it points here, so later stages never search the tree for it."""
+
+    name: str
+    index: int  # within its site: the code generator names it v<index>
+    type: Optional[Type] = None
+
+
+@dataclass
 class SemanticFacts:
     maps: dict[str, MapType] = field(default_factory=dict)
+    # Per probe site (by site index): its variables, in order of first assignment.
+    variables: dict[int, list[VarSymbol]] = field(default_factory=dict)
 
 
 class _Silent(Reporter):
@@ -62,8 +74,13 @@ class Checker:
         self.learning = learning
         self.reporter = reporter
         self.maps: dict[str, MapType] = {}
-        self.vars: dict[str, Type] = {}
+        self.vars: dict[str, VarSymbol] = {}
+        self.variables: dict[int, list[VarSymbol]] = {}
         self.site: Optional[ProbeSite] = None
+        self._stmt_rules = {
+            ast.ExprStmt: self._expr_stmt, ast.MapAssign: self._map_assign,
+            ast.VarAssign: self._var_assign,
+        }
         self._expr_rules = {
             ast.IntLit: self._int_lit, ast.StrLit: self._str_lit, ast.Ident: self._ident,
             ast.Positional: self._positional, ast.ParamCount: lambda e: INT64,
@@ -83,6 +100,7 @@ class Checker:
 
     def check_site(self, site: ProbeSite) -> None:
         self.site, self.vars = site, {}
+        self.variables[site.index] = []
         if site.predicate is not None:
             typ = self.expr(site.predicate)
             if typ is not None and not typ.is_int:
@@ -91,34 +109,45 @@ class Checker:
             self.stmt(stmt)
 
     def stmt(self, stmt: ast.Stmt) -> None:
-        if isinstance(stmt, ast.ExprStmt):
-            if isinstance(stmt.expr, ast.Call):
-                self.call(stmt.expr, "stmt")
-            else:
-                self.expr(stmt.expr)
-        elif isinstance(stmt, ast.MapAssign):
-            self._map_assign(stmt)
-        elif isinstance(stmt, ast.VarAssign):
-            typ = self.expr(stmt.value)
-            if typ is None:
-                return
-            if not (typ.is_int or typ.is_string):
-                self.error(stmt.value.span, f"a variable cannot hold a value of type {typ}")
-                return
-            known = self.vars.get(stmt.target.name)
-            if known is not None and type(known) is not type(typ):
-                self.error(stmt.span, f"type mismatch for {stmt.target.name}: it holds {known}, "
-                                      f"not {typ}")
-                return
-            if isinstance(known, StringType) and isinstance(typ, StringType):
-                typ = StringType(max(known.capacity, typ.capacity))
-            self.vars[stmt.target.name] = typ
-            stmt.target.type = typ
+        rule = self._stmt_rules.get(type(stmt))
+        if rule is None:
+            raise AssertionError(f"the checker has no rule for {type(stmt).__name__}")
+        rule(stmt)
+
+    def _expr_stmt(self, stmt: ast.ExprStmt) -> None:
+        if isinstance(stmt.expr, ast.Call):
+            self.call(stmt.expr, Place.STMT)
+        else:
+            self.expr(stmt.expr)
+
+    def _var_assign(self, stmt: ast.VarAssign) -> None:
+        typ = self.expr(stmt.value)
+        if typ is None:
+            return
+        if not (typ.is_int or typ.is_string):
+            self.error(stmt.value.span, f"a variable cannot hold a value of type {typ}")
+            return
+        symbol = self.vars.get(stmt.target.name)
+        if symbol is None:
+            variables = self.variables[self.site.index]
+            symbol = VarSymbol(stmt.target.name, len(variables))
+            variables.append(symbol)
+            self.vars[stmt.target.name] = symbol
+        known = symbol.type
+        if known is not None and type(known) is not type(typ):
+            self.error(stmt.span, f"type mismatch for {stmt.target.name}: it holds {known}, "
+                                  f"not {typ}")
+            return
+        if isinstance(known, StringType) and isinstance(typ, StringType):
+            typ = StringType(max(known.capacity, typ.capacity))
+        symbol.type = typ
+        stmt.target.symbol = symbol
+        stmt.target.type = typ
 
     def _map_assign(self, stmt: ast.MapAssign) -> None:
         value = stmt.value
         if isinstance(value, ast.Call):
-            typ = self.call(value, "map_value")
+            typ = self.call(value, Place.MAP_VALUE)
         else:
             typ = self.expr(value)
         key_types = [self.expr(k) for k in stmt.target.keys]
@@ -204,10 +233,12 @@ class Checker:
         return INT64
 
     def _var(self, node: ast.Var) -> Optional[Type]:
-        typ = self.vars.get(node.name)
-        if typ is None:
+        symbol = self.vars.get(node.name)
+        if symbol is None:
             self.error(node.span, f"variable {node.name} is used before it is assigned")
-        return typ
+            return None
+        node.symbol = symbol
+        return symbol.type
 
     def _map_read(self, node: ast.MapRef) -> Optional[Type]:
         for key in node.keys:
@@ -227,7 +258,7 @@ class Checker:
             return None
         return known.value_type
 
-    def call(self, node: ast.Call, where: str) -> Optional[Type]:
+    def call(self, node: ast.Call, place: Place) -> Optional[Type]:
         fn = FUNCTIONS.get(node.name)
         if fn is None:
             close = difflib.get_close_matches(node.name, FUNCTIONS, n=1)
@@ -236,11 +267,55 @@ class Checker:
             for arg in node.args:
                 self.expr(arg)
             return None
-        node.type = fn.check(self, node, where)
+        node.type = self._check_call(fn, node, place)
         return node.type
 
+    def _check_call(self, fn: Function, node: ast.Call, place: Place) -> Optional[Type]:
+        """A call checked against its function's signature, then its own rule."""
+        sig = fn.signature
+        if place not in sig.places:
+            if sig.places == {Place.MAP_VALUE}:
+                self.error(node.span, f"{fn.name}() must be assigned to a map, as in "
+                                      f"@name = {fn.name}()")
+            else:
+                self.error(node.span, f"{fn.name}() has no value; use it as a statement of "
+                                      f"its own")
+        n, low, high = len(node.args), sig.min_args, sig.max_args
+        arity_ok = low <= n and (high is None or n <= high)
+        if not arity_ok:
+            want = str(low) if low == high else f"at least {low}" if high is None else \
+                f"{low} to {high}"
+            plural = "s" if (high if high is not None else 2) != 1 else ""
+            self.error(node.span, f"{fn.name}() takes {want} argument{plural}, {n} given")
+        arg_types: list[Optional[Type]] = []
+        for i, arg in enumerate(node.args):
+            param = sig.param_for(i)
+            if i in fn.raw_args or param is None:
+                arg_types.append(None)
+                continue
+            arg_types.append(self._check_arg(fn, param.kind, arg))
+        if not arity_ok:
+            return None
+        if fn.check is not None and Kind.STRING_LITERAL not in _failed_kinds(self, node, fn):
+            fn.check(self, node, arg_types)
+        return fn.result(self, node, arg_types) if callable(fn.result) else fn.result
+
+    def _check_arg(self, fn: Function, kind: Kind, arg: ast.Expr) -> Optional[Type]:
+        if kind is Kind.STRING_LITERAL and not isinstance(arg, ast.StrLit):
+            self.error(arg.span, f"{fn.name}: the first argument must be a format string literal"
+                       if fn.name == "printf" else
+                       f"{fn.name}() expects {kind.value} here")
+            return None
+        typ = self.expr(arg)
+        if typ is None:
+            return None
+        if kind is Kind.INT and not typ.is_int or kind is Kind.STRING and not typ.is_string:
+            self.error(arg.span, f"{fn.name}() expects {kind.value} here, not {typ}")
+            return None
+        return typ
+
     def _call_expr(self, node: ast.Call) -> Optional[Type]:
-        return self.call(node, "expr")
+        return self.call(node, Place.EXPR)
 
     def _binary(self, node: ast.Binary) -> Optional[Type]:
         lt, rt = self.expr(node.left), self.expr(node.right)
@@ -312,6 +387,18 @@ class Checker:
         return found.type
 
 
+def _failed_kinds(ck: Checker, node: ast.Call, fn: Function) -> set:
+    """The literal-only parameter kinds this call did not satisfy (its own check then has
+    nothing to check)."""
+    failed = set()
+    for i, arg in enumerate(node.args):
+        param = fn.signature.param_for(i)
+        if param is not None and param.kind is Kind.STRING_LITERAL and \
+                not isinstance(arg, ast.StrLit):
+            failed.add(Kind.STRING_LITERAL)
+    return failed
+
+
 def _nonneg_literal(node: ast.Expr) -> bool:
     return isinstance(node, ast.IntLit)
 
@@ -336,4 +423,4 @@ def check_program(sites: list[ProbeSite], options: CompileOptions,
     checker.maps = learner.maps
     for site in sites:
         checker.check_site(site)
-    return SemanticFacts(maps=checker.maps)
+    return SemanticFacts(maps=checker.maps, variables=checker.variables)

@@ -14,7 +14,7 @@ import signal
 import struct
 from typing import Optional
 
-from ..codegen.program import generate_c
+from ..codegen import markers
 from ..compiler import CompiledProgram
 from ..diagnostics import TracerError
 from ..functions import EXIT_EVENT_ID
@@ -25,6 +25,7 @@ from ..passes.resources import MapResource
 from ..printf import render
 from . import kernel
 from .child import Child
+from .loader import LoadError, ProgramImage, load
 from .testrun import run_once
 
 POLL_MS = 100  # how long one wait for events lasts; bounds how late a stop is noticed
@@ -96,14 +97,20 @@ class Session:
                               hint="this is a tracer bug: run with -d to see the C and report "
                                    "it") from None
         self.functions = {}
+        constants = {markers.CPID: self.child.pid if self.child is not None else 0}
         for site in self.compiled.sites:
             prog_type = getattr(BPF, site.target.provider.prog_type)
+            image = ProgramImage(site.function_name, prog_type, constants=constants)
             try:
-                self.functions[site.index] = self.bpf.load_func(site.function_name, prog_type)
-            except Exception as err:
-                raise TracerError(f"the kernel refused the program for {site.target.name}: {err}",
-                                  hint="the verifier's log is above; run with -d to see the "
-                                       "generated C") from None
+                fd = load(self.bpf, bcc.lib, image)
+            except LoadError as err:
+                raise TracerError(f"the kernel refused the program for {site.target.name}: "
+                                  f"{err}\n{err.log.rstrip()}",
+                                  hint="run with -d to see the generated C") from None
+            # Handed to BCC so that its attach functions and cleanup know the program.
+            fn = BPF.Function(self.bpf, site.function_name.encode(), fd)
+            self.bpf.funcs[fn.name] = fn
+            self.functions[site.index] = fn
         self.bpf["tracer_events"].open_ring_buffer(self._on_event)
 
     def _attach_all(self) -> None:
@@ -203,9 +210,7 @@ def trace(compiled: CompiledProgram, options: CompileOptions, output: Output,
     child = Child(command) if command is not None else None
     try:
         if child is not None:
-            options.cpid = child.spawn()
-            # cpid is a constant in the C, known only now that the child exists.
-            compiled.c_text = generate_c(compiled.sites, compiled.resources, options)
+            child.spawn()
         return Session(compiled, options, output, child).run()
     finally:
         if child is not None:
