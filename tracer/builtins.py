@@ -1,8 +1,8 @@
 """The registry of builtin variables (``pid``, ``comm``, ``nsecs`` ...).
 
-Each entry is the whole truth about one builtin: its type, and how the code generator reads it.
-The semantic pass and the code generator look names up here; neither has a branch per name.
-``args`` is not here: what it means belongs to the probe's provider.
+Each entry is the whole truth about one builtin: its type (bpftrace 0.26's), and how the code
+generator reads it. The checker and the code generator look names up here; neither has a branch
+per name. ``args`` is not here: what it means belongs to the probe's provider.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from .codegen import markers
-from .types import COMM, UINT64, Type
+from .types import COMM, UINT32, UINT64, Type
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,14 @@ def _c(expr: str) -> Callable:
 
 
 def _emit_comm(gen) -> str:
-    buf = gen.temp("char {}[16]")
-    gen.line(f"bpf_get_current_comm(&{buf}, sizeof({buf}));")
+    buf = gen.buffer(COMM)
+    gen.line(f"bpf_get_current_comm({buf}, {COMM.capacity});")
     return buf
 
 
 def _emit_cpid(gen) -> str:
     # The child's pid is only known once it is spawned: the loader writes it in.
-    return markers.constant(markers.CPID)
+    return f"(u32){markers.constant(markers.CPID)}"
 
 
 def _cpid_unavailable(options) -> Optional[str]:
@@ -44,14 +44,15 @@ def _cpid_unavailable(options) -> Optional[str]:
 
 
 BUILTINS: dict[str, Builtin] = {b.name: b for b in [
-    Builtin("pid", UINT64, _c("(bpf_get_current_pid_tgid() >> 32)"), "process id (tgid)"),
-    Builtin("tid", UINT64, _c("(bpf_get_current_pid_tgid() & 0xffffffffULL)"), "thread id"),
+    Builtin("pid", UINT32, _c("(u32)(bpf_get_current_pid_tgid() >> 32)"),
+            "process id (tgid)"),
+    Builtin("tid", UINT32, _c("(u32)bpf_get_current_pid_tgid()"), "thread id"),
     Builtin("uid", UINT64, _c("(bpf_get_current_uid_gid() & 0xffffffffULL)"), "user id"),
     Builtin("gid", UINT64, _c("(bpf_get_current_uid_gid() >> 32)"), "group id"),
     Builtin("nsecs", UINT64, _c("bpf_ktime_get_ns()"), "nanoseconds since boot"),
-    Builtin("cpu", UINT64, _c("(u64)bpf_get_smp_processor_id()"), "the CPU the probe runs on"),
-    Builtin("rand", UINT64, _c("(u64)bpf_get_prandom_u32()"), "a pseudo-random 32-bit number"),
+    Builtin("cpu", UINT32, _c("(u32)bpf_get_smp_processor_id()"), "the CPU the probe runs on"),
+    Builtin("rand", UINT32, _c("(u32)bpf_get_prandom_u32()"), "a pseudo-random 32-bit number"),
     Builtin("comm", COMM, _emit_comm, "the current task's name"),
-    Builtin("cpid", UINT64, _emit_cpid, "the pid of the command started with -c",
+    Builtin("cpid", UINT32, _emit_cpid, "the pid of the command started with -c",
             _cpid_unavailable),
 ]}

@@ -1,11 +1,9 @@
-"""Byte layouts shared by the kernel and user space.
+"""Byte layouts shared by the kernel side and user space.
 
-A map key, a map value and an event sent through the ring buffer are each a C struct written
-by the generated program and read back by Python. ``Layout`` is the single description of such a
-struct: codegen prints its C definition from it and the runtime decodes bytes with it, so the two
-sides cannot disagree. Integers are 8 bytes and 8-byte aligned; strings are byte arrays; the
-struct is padded to a multiple of 8 and always zeroed before it is filled (hash map keys are
-compared byte for byte, padding included).
+A map key, a map value and an event sent through the ring buffer are each a C struct written by
+the generated program and read back by Python. ``Layout`` describes such a struct from the types
+of its fields, laid out as C lays them out (``tracer.types.struct_layout``); the code generator
+declares the same struct from the same types, so the two sides cannot disagree.
 """
 
 from __future__ import annotations
@@ -14,63 +12,40 @@ import struct
 from dataclasses import dataclass
 from typing import Sequence, Union
 
-from .types import CountType, IntType, StringType, Type
+from .types import (BoolType, CountType, IntType, PointerType, StringType, TupleType, Type,
+                    struct_layout)
 
-Value = Union[int, str]
+Value = Union[int, bool, str, tuple]
 
-
-@dataclass(frozen=True)
-class Field:
-    name: str  # a C member name chosen by the compiler: f0, f1, ...
-    type: Type
-    offset: int
+_INT_FORMATS = {(1, True): "<b", (1, False): "<B", (2, True): "<h", (2, False): "<H",
+                (4, True): "<i", (4, False): "<I", (8, True): "<q", (8, False): "<Q"}
 
 
 @dataclass(frozen=True)
 class Layout:
-    fields: tuple[Field, ...]
+    types: tuple[Type, ...]
+    offsets: tuple[int, ...]
     size: int
 
     @classmethod
     def of(cls, types: Sequence[Type]) -> "Layout":
-        fields, offset = [], 0
-        for i, typ in enumerate(types):
-            if not isinstance(typ, StringType):
-                offset = (offset + 7) & ~7
-            fields.append(Field(f"f{i}", typ, offset))
-            offset += typ.size
-        if not fields:
-            return cls((), 8)  # the C struct then holds one unused u64
-        # As C lays it out: padded to its strictest member's alignment.
-        align = 1 if all(isinstance(t, StringType) for t in types) else 8
-        return cls(tuple(fields), (offset + align - 1) // align * align)
-
-    def c_struct(self, tag: str) -> str:
-        members = []
-        for f in self.fields:
-            if isinstance(f.type, StringType):
-                members.append(f"  char {f.name}[{f.type.capacity}];")
-            else:
-                members.append(f"  {c_int_type(f.type)} {f.name};")
-        if not members:
-            members.append("  u64 unused;")
-        return f"struct {tag} {{\n" + "\n".join(members) + "\n};"
+        offsets, size = struct_layout(types)
+        return cls(tuple(types), offsets, max(size, 1))
 
     def decode(self, raw: bytes) -> list[Value]:
-        return [decode_field(f.type, raw, f.offset) for f in self.fields]
+        return [decode_value(t, raw, o) for t, o in zip(self.types, self.offsets)]
 
 
-def c_int_type(typ: Type) -> str:
-    if isinstance(typ, IntType):
-        return typ.ctype
-    if isinstance(typ, CountType):
-        return "u64"
-    raise TypeError(f"not an integer type: {typ}")
-
-
-def decode_field(typ: Type, raw: bytes, offset: int) -> Value:
+def decode_value(typ: Type, raw: bytes, offset: int = 0) -> Value:
     if isinstance(typ, StringType):
         chunk = raw[offset:offset + typ.capacity]
         return chunk.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-    signed = isinstance(typ, IntType) and typ.signed
-    return struct.unpack_from("<q" if signed else "<Q", raw, offset)[0]
+    if isinstance(typ, BoolType):
+        return raw[offset] != 0
+    if isinstance(typ, TupleType):
+        return tuple(decode_value(t, raw, offset + o) for t, o in zip(typ.elements, typ.offsets))
+    if isinstance(typ, IntType):
+        return struct.unpack_from(_INT_FORMATS[typ.size, typ.signed], raw, offset)[0]
+    if isinstance(typ, (PointerType, CountType)):
+        return struct.unpack_from("<Q", raw, offset)[0]
+    raise TypeError(f"cannot decode a value of type {typ}")

@@ -1,30 +1,60 @@
-"""The value types of the language, as the semantic pass infers them.
+"""The value types of the language, as the checker infers them, and bpftrace's rules for them.
 
-Every integer is carried as 64 bits in the generated C (as bpftrace does); ``signed`` decides
-comparisons, printing and sorting. A string has a fixed capacity in bytes, NUL included, because
-it lives in a fixed-size C array on the BPF stack, in a map or in an event.
+Integers have a width (8 to 64 bits) and a sign; a non-negative integer literal is *flexible*:
+it takes the sign of whatever it meets, as in bpftrace 0.26. Every type knows its size and
+alignment as C lays it out, because map keys, map values, tuples and events are C structs shared
+by the kernel side and user space. A string has a fixed capacity in bytes, NUL included.
+
+``promote`` is bpftrace's rule for the type that can hold two others (a variable assigned twice,
+a map written in two places); ``binary_result`` its rule for what an operator yields.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
 
 
 class Type:
-    size = 0  # bytes in a map key, map value or event
+    """A type. Subclasses are frozen dataclasses, so types compare and hash by value."""
+
+    size = 0  # bytes as C lays the value out
+    align = 1
 
     @property
     def is_int(self) -> bool:
         return isinstance(self, IntType)
 
     @property
+    def is_bool(self) -> bool:
+        return isinstance(self, BoolType)
+
+    @property
+    def is_integral(self) -> bool:
+        """An integer or a bool: what arithmetic, conditions and printf's %d accept."""
+        return isinstance(self, (IntType, BoolType))
+
+    @property
     def is_string(self) -> bool:
         return isinstance(self, StringType)
 
     @property
+    def is_pointer(self) -> bool:
+        return isinstance(self, PointerType)
+
+    @property
+    def is_tuple(self) -> bool:
+        return isinstance(self, TupleType)
+
+    @property
     def is_scalar(self) -> bool:
         """Held in a register in the generated C (rather than in a buffer in memory)."""
-        return isinstance(self, (IntType, CountType))
+        return isinstance(self, (IntType, BoolType, PointerType))
+
+    @property
+    def storable(self) -> bool:
+        """Can live in a variable, a map key or value, or a tuple."""
+        return isinstance(self, (IntType, BoolType, StringType, PointerType, TupleType))
 
     @property
     def signed(self) -> bool:
@@ -33,15 +63,42 @@ class Type:
 
 @dataclass(frozen=True)
 class IntType(Type):
-    signed: bool = True  # type: ignore[assignment]
-    size = 8
+    bits: int = 64
+    is_signed: bool = True
+    # A non-negative literal, or a value only ever made of them: it adopts the sign of the
+    # other operand (bpftrace's "sign flexible"). Not part of the type's identity.
+    flexible: bool = field(default=False, compare=False)
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self.bits // 8
+
+    @property
+    def align(self) -> int:  # type: ignore[override]
+        return self.bits // 8
+
+    @property
+    def signed(self) -> bool:  # type: ignore[override]
+        return self.is_signed
 
     @property
     def ctype(self) -> str:
-        return "s64" if self.signed else "u64"
+        return f"{'s' if self.is_signed else 'u'}{self.bits}"
+
+    def with_sign(self, signed: bool, flexible: bool = False) -> "IntType":
+        return IntType(self.bits, signed, flexible)
 
     def __str__(self) -> str:
-        return "int64" if self.signed else "uint64"
+        return f"{'' if self.is_signed else 'u'}int{self.bits}"
+
+
+@dataclass(frozen=True)
+class BoolType(Type):
+    size = 1
+    align = 1
+
+    def __str__(self) -> str:
+        return "bool"
 
 
 @dataclass(frozen=True)
@@ -57,7 +114,54 @@ class StringType(Type):
 
 
 @dataclass(frozen=True)
+class PointerType(Type):
+    """A pointer. ``target`` is what it points to (None: unknown, as for ``void *``); ``user``
+    says which address space it points into, which decides the probe-read helper."""
+
+    target: Optional[Type] = None
+    user: Optional[bool] = None  # True: user memory, False: kernel, None: unknown
+    size = 8
+    align = 8
+
+    def __str__(self) -> str:
+        return f"{self.target if self.target is not None else 'void'} *"
+
+
+@dataclass(frozen=True)
+class TupleType(Type):
+    elements: tuple[Type, ...] = ()
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        return struct_layout(self.elements)[0]
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return struct_layout(self.elements)[1]
+
+    @property
+    def align(self) -> int:  # type: ignore[override]
+        return max((e.align for e in self.elements), default=1)
+
+    def __str__(self) -> str:
+        return "(" + ", ".join(str(e) for e in self.elements) + ")"
+
+
+@dataclass(frozen=True)
+class StructRef(Type):
+    """A kernel struct, union or enum known only by name: a pointer to one is opaque until
+    kernel types come from BTF."""
+
+    name: str  # "struct task_struct"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
 class VoidType(Type):
+    """What a statement-only function such as printf() yields: no value at all."""
+
     def __str__(self) -> str:
         return "none"
 
@@ -67,9 +171,10 @@ class CountType(Type):
     """The value of ``count()``: only ever stored into a map, summed across CPUs when read."""
 
     size = 8
+    align = 8
 
     def __str__(self) -> str:
-        return "count"
+        return "count_t"
 
 
 @dataclass(frozen=True)
@@ -82,9 +187,138 @@ class ArgsType(Type):
         return f"args of {self.event}"
 
 
-INT64 = IntType(signed=True)
-UINT64 = IntType(signed=False)
+def struct_layout(members) -> tuple[tuple[int, ...], int]:
+    """C's layout of a struct of these member types: (offsets, size)."""
+    offsets, offset, align = [], 0, 1
+    for member in members:
+        offset = (offset + member.align - 1) // member.align * member.align
+        offsets.append(offset)
+        offset += member.size
+        align = max(align, member.align)
+    return tuple(offsets), (offset + align - 1) // align * align
+
+
+INT8, INT16, INT32, INT64 = (IntType(b, True) for b in (8, 16, 32, 64))
+UINT8, UINT16, UINT32, UINT64 = (IntType(b, False) for b in (8, 16, 32, 64))
+BOOL = BoolType()
 VOID = VoidType()
 COUNT = CountType()
 COMM = StringType(16)  # TASK_COMM_LEN
-DEFAULT_STRING = StringType(64)  # bpftrace's default string size (BPFTRACE_STRLEN)
+DEFAULT_STRLEN = 1024  # bpftrace 0.26's max_strlen
+
+# The integer type names of the language, and the C spellings scripts use in casts.
+INT_TYPE_NAMES = {
+    **{f"int{b}": IntType(b, True) for b in (8, 16, 32, 64)},
+    **{f"uint{b}": IntType(b, False) for b in (8, 16, 32, 64)},
+    **{f"int{b}_t": IntType(b, True) for b in (8, 16, 32, 64)},
+    **{f"uint{b}_t": IntType(b, False) for b in (8, 16, 32, 64)},
+    **{f"s{b}": IntType(b, True) for b in (8, 16, 32, 64)},
+    **{f"u{b}": IntType(b, False) for b in (8, 16, 32, 64)},
+    **{f"__s{b}": IntType(b, True) for b in (8, 16, 32, 64)},
+    **{f"__u{b}": IntType(b, False) for b in (8, 16, 32, 64)},
+    "char": INT8, "short": INT16, "int": INT32, "long": INT64,
+    "unsigned char": UINT8, "unsigned short": UINT16, "unsigned int": UINT32,
+    "unsigned long": UINT64, "unsigned": UINT32, "signed char": INT8,
+    "long long": INT64, "unsigned long long": UINT64,
+    "size_t": UINT64, "ssize_t": INT64, "pid_t": INT32, "uid_t": UINT32, "gid_t": UINT32,
+}
+
+
+def literal_type(value: int) -> IntType:
+    """The type of a non-negative literal: the smallest signed type that holds it, flexible;
+    past int64 it is uint64 (bpftrace 0.26)."""
+    for bits in (8, 16, 32, 64):
+        if value < 1 << (bits - 1):
+            return IntType(bits, True, flexible=True)
+    return IntType(64, False)
+
+
+def signed_literal_type(value: int) -> IntType:
+    """The type of a negative literal: the smallest signed type that holds it."""
+    for bits in (8, 16, 32, 64):
+        if -(1 << (bits - 1)) <= value:
+            return IntType(bits, True)
+    return INT64
+
+
+def fits(value: int, typ: IntType) -> bool:
+    if typ.is_signed:
+        return -(1 << (typ.bits - 1)) <= value < 1 << (typ.bits - 1)
+    return 0 <= value < 1 << typ.bits
+
+
+def promote_int(current: IntType, new: IntType) -> IntType:
+    """The integer type that holds values of both (bpftrace's get_promoted_int)."""
+    both_flexible = current.flexible and new.flexible
+    if current.is_signed != new.is_signed:
+        if current.flexible or new.flexible:
+            signed = (not current.flexible and current.is_signed) or \
+                     (not new.flexible and new.is_signed)
+            return IntType(max(current.bits, new.bits), signed, both_flexible)
+        if current.is_signed and current.bits > new.bits:
+            return IntType(current.bits, True)
+        if new.is_signed and new.bits > current.bits:
+            return IntType(new.bits, True)
+        bits = max(current.bits, new.bits) * 2
+        return INT64 if bits > 64 else IntType(bits, True)
+    return IntType(max(current.bits, new.bits), current.is_signed, both_flexible)
+
+
+def promote(current: Optional[Type], new: Type) -> Optional[Type]:
+    """The type a variable, map key or map value takes when it holds ``current`` and is now
+    given ``new``; None when the two cannot share a slot."""
+    if current is None:
+        return new
+    if isinstance(current, IntType) and isinstance(new, IntType):
+        return promote_int(current, new)
+    if isinstance(current, StringType) and isinstance(new, StringType):
+        return StringType(max(current.capacity, new.capacity))
+    if isinstance(current, TupleType) and isinstance(new, TupleType):
+        if len(current.elements) != len(new.elements):
+            return None
+        merged = [promote(a, b) for a, b in zip(current.elements, new.elements)]
+        return None if None in merged else TupleType(tuple(merged))
+    if isinstance(current, PointerType) and isinstance(new, PointerType):
+        if current.target is None or new.target is None or current.target == new.target:
+            return current if current.target is not None else new
+        return None
+    if type(current) is type(new) and current == new:
+        return current
+    return None
+
+
+ARITHMETIC_OPS = frozenset({"+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"})
+COMPARISON_OPS = frozenset({"==", "!=", "<", "<=", ">", ">="})
+LOGICAL_OPS = frozenset({"&&", "||"})
+
+
+def settle_signs(left: IntType, right: IntType) -> tuple[IntType, IntType]:
+    """A flexible side adopts the other side's sign."""
+    if left.flexible and not right.flexible:
+        left = left.with_sign(right.is_signed)
+    elif right.flexible and not left.flexible:
+        right = right.with_sign(left.is_signed)
+    return left, right
+
+
+def arithmetic_result(op: str, left: Type, right: Type) -> IntType:
+    """bpftrace 0.26: arithmetic is done in 64 bits, signed if either side is (after flexible
+    sides adopt the other's sign), and always signed for subtraction. A shift keeps the left
+    side's sign."""
+    lt = left if isinstance(left, IntType) else UINT8
+    rt = right if isinstance(right, IntType) else UINT8
+    lt, rt = settle_signs(lt, rt)
+    if op in ("<<", ">>"):
+        signed = lt.is_signed
+    else:
+        signed = lt.is_signed or rt.is_signed or op == "-"
+    flexible = lt.flexible and rt.flexible and op != "-"
+    return IntType(64, signed, flexible)
+
+
+def comparison_signed(left: Type, right: Type) -> bool:
+    """Whether two integers compare as signed: they are converted to the type that holds both."""
+    lt = left if isinstance(left, IntType) else UINT8
+    rt = right if isinstance(right, IntType) else UINT8
+    lt, rt = settle_signs(lt, rt)
+    return promote_int(lt, rt).is_signed

@@ -59,7 +59,7 @@ def test_args_fields_of_kill(run_tracer, workload):
             " @[args->pid == cpid, args->sig] = count(); @dot[args.sig] = count();"
             " @comm[comm] = count(); }")
     proc = run_tracer("-c", f"{workload('tk_kill')} 3", "-e", prog)
-    _ok(proc, "Attaching 1 probe...\n\n\n@[1, 0]: 3\n@comm[tk_kill]: 3\n@dot[0]: 3\n")
+    _ok(proc, "Attaching 1 probe...\n\n\n@[true, 0]: 3\n@comm[tk_kill]: 3\n@dot[0]: 3\n")
 
 
 def test_close_fd_signedness_and_event_order(run_tracer, workload):

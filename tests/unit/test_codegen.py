@@ -12,7 +12,9 @@ from tracer.codegen.cstring import c_string_literal
 from tracer.compiler import compile_program
 from tracer.layout import Layout
 from tracer.options import CompileOptions
-from tracer.types import COMM, COUNT, INT64, UINT64, StringType
+from tracer.types import (BOOL, COMM, COUNT, INT8, INT16, INT32, INT64, UINT8, UINT16, UINT32,
+                          UINT64,
+                          IntType, StringType, TupleType)
 
 
 # ---- helpers: read C back -------------------------------------------------------------------
@@ -203,14 +205,19 @@ def test_map_c_names_follow_map_name_order():
     assert {name: m.c_name for name, m in compiled.resources.maps.items()} == \
         {"@": "m0", "@alpha": "m1", "@zeta": "m2"}
     for m in compiled.resources.maps.values():
-        assert re.search(rf"^BPF_HASH\({m.c_name}, struct {m.c_name}_key, "
-                         rf"struct {m.c_name}_value, \d+\);", compiled.c_text, re.M)
+        assert re.search(rf"^BPF_HASH\({m.c_name}, struct tup_\d+, struct tup_\d+, 4096\);",
+                         compiled.c_text, re.M)
 
 
 def test_scalar_count_is_a_percpu_array():
     text = c_text("BEGIN { @c = count(); @k[pid] = count(); }")
-    assert re.search(r"^BPF_PERCPU_ARRAY\(m0, struct m0_value, 1\);", text, re.M)
-    assert re.search(r"^BPF_PERCPU_HASH\(m1, struct m1_key, struct m1_value, \d+\);", text, re.M)
+    assert re.search(r"^BPF_PERCPU_ARRAY\(m0, struct tup_\d+, 1\);", text, re.M)
+    assert re.search(r"^BPF_PERCPU_HASH\(m1, struct tup_\d+, struct tup_\d+, \d+\);", text, re.M)
+
+
+def test_max_map_keys_sizes_the_maps():
+    text = c_text("config = { max_map_keys = 17 } BEGIN { @k[pid] = 1; @c[tid] = count(); }")
+    assert len(re.findall(r"^BPF_(PERCPU_)?HASH\(m\d, .*, 17\);", text, re.M)) == 2
 
 
 # ---- one C function per attach point --------------------------------------------------------
@@ -242,8 +249,8 @@ def test_each_function_is_labelled_with_its_attach_point():
 def test_a_predicate_returns_early():
     text = c_text("BEGIN /pid == 12345/ { @ = 1; }")
     body = text[text.index("int probe_0("):]
-    assert re.search(r"if \(!\(.*12345.*\)\) return 0;", body)
-    assert body.index("return 0;") < body.index("m0.update(")
+    assert re.search(r"if \(!\(t\d+\)\) return 0;", body)
+    assert body.index("12345") < body.index("return 0;") < body.index("m0.update(")
 
 
 def test_exit_ends_the_probe():
@@ -260,10 +267,7 @@ def test_each_printf_call_gets_its_own_event():
     compiled = compile_program('BEGIN { printf("a\\n"); printf("a\\n"); } '
                                'END { printf("b %d\\n", 1); }')
     assert sorted(compiled.resources.printfs) == [1, 2, 3]
-    text = compiled.c_text
-    for event_id in (1, 2, 3):
-        assert re.search(rf"^struct printf_{event_id} {{$", text, re.M)
-    assert re.findall(r"\bt\d+\.f0 = (\d+);", text) == ["1", "2", "3"]
+    assert re.findall(r"\bt\d+->f0 = (\d+);", compiled.c_text) == ["1", "2", "3"]
 
 
 def test_printf_in_a_probe_with_two_attach_points_gets_an_event_per_site():
@@ -271,19 +275,20 @@ def test_printf_in_a_probe_with_two_attach_points_gets_an_event_per_site():
     events = compiled.resources.printfs
     assert sorted(events) == [1, 2]
     assert events[1].format_parts == events[2].format_parts
-    assert re.findall(r"\bt\d+\.f0 = (\d+);", compiled.c_text) == ["1", "2"]
+    assert re.findall(r"\bt\d+->f0 = (\d+);", compiled.c_text) == ["1", "2"]
 
 
 def test_printf_event_layout_holds_id_then_arguments():
-    compiled = compile_program('BEGIN { printf("%d %s %s\\n", 1, comm, "xy"); }')
-    event = compiled.resources.printfs[1]
-    assert [(f.name, f.type, f.offset) for f in event.layout.fields] == [
-        ("f0", UINT64, 0), ("f1", INT64, 8), ("f2", COMM, 16), ("f3", StringType(3), 32)]
-    assert "struct printf_1 {\n  u64 f0;\n  s64 f1;\n  char f2[16];\n  char f3[3];\n};" \
-        in compiled.c_text
+    compiled = compile_program('BEGIN { printf("%d %s %s %d\\n", 1, comm, "xy", pid); }')
+    layout = compiled.resources.printfs[1].layout
+    assert layout.types == (UINT64, INT8, COMM, StringType(3), UINT32)
+    assert layout.offsets == (0, 8, 9, 25, 28)
+    assert layout.size == 32
 
 
-# ---- Layout ---------------------------------------------------------------------------------
+# ---- Layout: C's struct layout of bpftrace's types ---------------------------------------------
+
+TUPLE = TupleType((INT8, INT64))
 
 
 @pytest.mark.parametrize("types, offsets, size", [
@@ -292,37 +297,36 @@ def test_printf_event_layout_holds_id_then_arguments():
     ([UINT64, StringType(16), UINT64], [0, 8, 24], 32),
     ([StringType(3), INT64], [0, 8], 16),
     ([StringType(3), StringType(5)], [0, 3], 8),
+    ([INT8, INT16, INT32], [0, 2, 4], 8),
+    ([INT32, INT16, INT8], [0, 4, 6], 8),
+    ([INT8, INT64, INT8, INT64], [0, 8, 16, 24], 32),
+    ([BOOL, UINT32, BOOL], [0, 4, 8], 12),
+    ([INT8, TUPLE, INT8], [0, 8, 24], 32),
     ([StringType(13), COUNT], [0, 16], 24),
-    ([UINT64, StringType(3)], [0, 8], 16),
-    ([StringType(64)], [0], 64),
-    ([], [], 8),
+    ([], [], 1),
 ])
 def test_layout_offsets(types, offsets, size):
     layout = Layout.of(types)
-    assert [f.offset for f in layout.fields] == offsets
-    assert [f.name for f in layout.fields] == [f"f{i}" for i in range(len(types))]
+    assert list(layout.offsets) == offsets
     assert layout.size == size
 
 
-def test_layout_c_struct():
-    layout = Layout.of([UINT64, INT64, StringType(16), COUNT])
-    assert layout.c_struct("k") == (
-        "struct k {\n  u64 f0;\n  s64 f1;\n  char f2[16];\n  u64 f3;\n};")
+_CTYPES = {1: (ctypes.c_int8, ctypes.c_uint8), 2: (ctypes.c_int16, ctypes.c_uint16),
+           4: (ctypes.c_int32, ctypes.c_uint32), 8: (ctypes.c_int64, ctypes.c_uint64)}
 
 
-def test_empty_layout_c_struct_is_not_empty():
-    assert Layout.of([]).c_struct("e") == "struct e {\n  u64 unused;\n};"
+def _ctype(typ):
+    if isinstance(typ, StringType):
+        return ctypes.c_char * typ.capacity
+    if isinstance(typ, TupleType):
+        return _ctypes_struct(typ.elements)
+    if isinstance(typ, IntType):
+        return _CTYPES[typ.size][0 if typ.signed else 1]
+    return ctypes.c_uint8 if typ == BOOL else ctypes.c_uint64
 
 
-def _ctypes_struct(layout: Layout):
-    members = []
-    for f in layout.fields:
-        if isinstance(f.type, StringType):
-            members.append((f.name, ctypes.c_char * f.type.capacity))
-        else:
-            members.append((f.name, ctypes.c_uint64))
-    if not members:
-        members.append(("unused", ctypes.c_uint64))
+def _ctypes_struct(types):
+    members = [(f"f{i}", _ctype(t)) for i, t in enumerate(types)] or [("unused", ctypes.c_uint8)]
     return type("S", (ctypes.Structure,), {"_fields_": members})
 
 
@@ -331,26 +335,38 @@ def _ctypes_struct(layout: Layout):
     [UINT64, StringType(16), UINT64],
     [StringType(3), INT64],
     [StringType(13), COUNT],
-    [UINT64, StringType(3)],
-    [StringType(3), StringType(5)],
+    [INT8, INT16, INT32, UINT8],
+    [INT32, BOOL, INT16],
+    [INT8, TUPLE, StringType(3), TupleType((BOOL, TupleType((INT16, StringType(5)))))],
     [StringType(5)],
-    [StringType(2)],
     [],
 ])
 def test_layout_agrees_with_the_c_compiler(types):
-    # The struct printed for C, laid out by the platform's C ABI (ctypes), has the offsets and
-    # the size the Layout says: the kernel side and the Python side cannot disagree.
+    # The struct laid out by the platform's C ABI (ctypes) has the offsets and the size that
+    # Layout says: the kernel side and the Python side cannot disagree.
     layout = Layout.of(types)
-    cstruct = _ctypes_struct(layout)
-    for f in layout.fields:
-        assert getattr(cstruct, f.name).offset == f.offset, f.name
+    cstruct = _ctypes_struct(types)
+    for i, offset in enumerate(layout.offsets):
+        assert getattr(cstruct, f"f{i}").offset == offset
     assert ctypes.sizeof(cstruct) == layout.size
+
+
+def test_tuple_structs_are_declared_with_their_members():
+    text = c_text('BEGIN { @t = ((int8)1, "ab", ((int16)2, true)); }')
+    assert "struct tup_0 {\n  s16 f0;\n  u8 f1;\n};" in text
+    assert "struct tup_1 {\n  s8 f0;\n  char f1[3];\n  struct tup_0 f2;\n};" in text
 
 
 def test_layout_decode():
     layout = Layout.of([INT64, StringType(8), UINT64])
     raw = struct.pack("<q8sQ", -2, b"ab\0junk!", 2**64 - 1)
     assert layout.decode(raw) == [-2, "ab", 2**64 - 1]
+
+
+def test_layout_decode_narrow_ints_bools_and_tuples():
+    layout = Layout.of([INT8, UINT16, BOOL, TupleType((INT32, StringType(3)))])
+    raw = struct.pack("<bxHBxxx", -3, 65535, 1) + struct.pack("<i3sx", -7, b"hi\0")
+    assert layout.decode(raw) == [-3, 65535, True, (-7, "hi")]
 
 
 def test_layout_decode_string_that_fills_its_buffer():

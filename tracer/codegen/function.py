@@ -1,219 +1,292 @@
-"""One probe site -> one C function.
+"""One probe site -> one C function (and one more per ``for`` loop in it).
 
-``FunctionBuilder`` walks a typed site through two tables, one for statements and one for
-expressions. Every expression rule returns a ``CValue``: a scalar is a C expression; a string is
-the name of a zeroed char array holding it, filled by statements emitted before the expression
-that uses it. Builtins and functions emit their own C through the registries; this module only
-knows the shape of the language. Variables come from the checker's symbols.
+``FunctionBuilder`` walks a typed site through two tables, one for statements (``statements``)
+and one for expressions (``expressions``). Every expression becomes statements that compute it
+into temporaries, plus a ``CValue`` naming the result: no C expression nests deeper than one
+operator, so the depth of a program's expressions never reaches clang. Each statement is a C
+block of its own, so its temporaries (and the memory they hold) end with it.
+
+Variables come from the checker's symbols. In a probe without loops they are C locals; a probe
+with a ``for`` loop keeps them in a frame struct in scratch memory, which the loop's callback
+reaches through a link struct on the probe's stack.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Optional
+
 from .. import ast
-from ..builtins import BUILTINS
-from ..functions import FUNCTIONS
+from ..check import ProgramFacts
+from ..config import Config
 from ..options import CompileOptions
 from ..passes.attach import ProbeSite
-from ..passes.resources import MapResource, Resources
-from ..types import IntType, StringType, Type, UINT64
+from ..passes.resources import Resources
+from ..types import StringType, TupleType, Type, struct_layout
+from . import markers
+from .cdecl import CTypes
 from .cstring import c_comment_safe, c_string_literal
+from .expressions import ExpressionGen
+from .memory import Memory
+from .statements import StatementGen
+from .store import StoreGen
 from .values import CValue, c_scalar_type
 
-SIGNED_COMPARE = {"<", "<=", ">", ">="}
+MEMCPY_INLINE_MAX = 128  # bytes; larger copies go through a helper, not unrolled stores
 
 
-class FunctionBuilder:
-    def __init__(self, site: ProbeSite, resources: Resources, options: CompileOptions,
-                 variables: list):
-        self.site = site
-        self.resources = resources
-        self.options = options
-        self.decls: list[str] = []  # scratch variables, declared once at the top
+class Emitter:
+    """The C text of one function: declarations at its top, then its body."""
+
+    def __init__(self, name: str, signature: str):
+        self.name = name
+        self.signature = signature
+        self.entry: list[str] = []  # first of all: a callback reads its argument registers
+        self.prologue: list[str] = []
         self.body: list[str] = []
         self.depth = 1
-        self._temps = 0
-        for symbol in variables:
-            self._declare_var(symbol)
-        self._stmt_rules = {
-            ast.ExprStmt: self._expr_stmt, ast.MapAssign: self._map_assign,
-            ast.VarAssign: self._var_assign,
-        }
-        self._expr_rules = {
-            ast.IntLit: self._int_lit, ast.StrLit: self._str_lit, ast.Ident: self._ident,
-            ast.Positional: self._positional, ast.ParamCount: self._param_count,
-            ast.Var: self._var, ast.MapRef: self._map_read, ast.Call: self._call,
-            ast.Binary: self._binary, ast.Unary: self._unary, ast.FieldAccess: self._field,
-        }
+        self.uses_scratch = False
+        self.uses_zeros = False
 
-    # -- the API builtins and functions use --------------------------------------------------
+    def text(self, scratch_slot: int) -> str:
+        head = [f"{self.signature} {{", *self.entry]
+        if self.uses_scratch:
+            head.append(f"  u32 tracer_slot = {scratch_slot}; char *S = (char *)"
+                        f"tracer_scratch.lookup(&tracer_slot); if (!S) return 0;")
+        if self.uses_zeros:
+            head.append("  u32 tracer_zero_key = 0; char *Z = (char *)"
+                        "tracer_zeros.lookup(&tracer_zero_key); if (!Z) return 0;")
+        return "\n".join([*head, *self.prologue, *self.body, "}"])
+
+
+class FunctionBuilder(ExpressionGen, StatementGen, StoreGen):
+    def __init__(self, site: ProbeSite, resources: Resources, facts: ProgramFacts,
+                 options: CompileOptions, config: Config, ctypes: CTypes):
+        self.site = site
+        self.resources = resources
+        self.facts = facts
+        self.options = options
+        self.config = config
+        self.ctypes = ctypes
+        self.memory = Memory(config.on_stack_limit)
+        self._temps = 0
+        self.variables = facts.variables.get(site.index, [])
+        self.frame_mode = any(isinstance(n, (ast.ForRange, ast.ForMap))
+                              for n in ast.walk(site.body))
+        provider = site.target.provider
+        self.main = Emitter(site.function_name,
+                            f"int {site.function_name}({provider.context_type} *ctx)")
+        self.out = self.main  # where lines go now: the probe, or a loop callback
+        self.callbacks: list[Emitter] = []
+        self.frame_declaration: Optional[str] = None
+        self.frame_offset = 0
+        self.zeros_needed = 0  # bytes of the zeroed map that large buffers are cleared from
+        self.stmt_rules = self.statement_rules()
+        self.expr_rules = self.expression_rules()
+
+    # -- the API builtins, functions and providers use ---------------------------------------
 
     def line(self, text: str) -> None:
-        self.body.append("  " * self.depth + text)
+        self.out.body.append("  " * self.out.depth + text)
+
+    def open_block(self, head: str = "{") -> None:
+        self.line(head)
+        self.out.depth += 1
+
+    def close_block(self, tail: str = "}") -> None:
+        self.out.depth -= 1
+        self.line(tail)
+
+    def fresh(self, prefix: str = "t") -> str:
+        name = f"{prefix}{self._temps}"
+        self._temps += 1
+        return name
 
     def temp(self, declaration: str) -> str:
         """Declare a fresh local; ``declaration`` has ``{}`` where its name goes."""
-        name = f"t{self._temps}"
-        self._temps += 1
-        self.line(declaration.format(name) + ";")
+        name = self.fresh()
+        self.line(declaration.replace("{}", name, 1) + ";")
         return name
 
+    def scalar(self, text: str, typ: Type) -> CValue:
+        """A scalar computed once into a temporary of its C type."""
+        return CValue(self.temp(f"{c_scalar_type(typ)} {{}} = {text}"), typ)
+
+    def buffer(self, typ: Type, zeroed: bool = True) -> str:
+        """A buffer for a value of ``typ`` that lives until the statement ends; returns a C
+        pointer to it (``char *`` for a string)."""
+        return self.place_buffer(typ, self.memory.place(typ.size), zeroed)
+
+    def place_buffer(self, typ: Type, placement, zeroed: bool) -> str:
+        pointer_type = self.ctypes.pointer(typ)
+        if placement.on_stack:
+            storage = self.fresh("b")
+            self.line(f"{self.ctypes.member(typ, storage)};")
+            ref = storage if isinstance(typ, StringType) else f"&{storage}"
+            name = self.temp(f"{pointer_type}{{}} = {ref}")
+        else:
+            self.out.uses_scratch = True
+            name = self.temp(f"{pointer_type}{{}} = ({pointer_type})(S + {placement.offset})")
+        if zeroed:
+            self.zero(name, typ.size)
+        return name
+
+    def zero(self, pointer: str, size: int) -> None:
+        if size <= MEMCPY_INLINE_MAX:
+            self.line(f"__builtin_memset({pointer}, 0, {size});")
+        else:
+            # Clang unrolls memset into stores; a large one is copied from a zeroed map instead.
+            self.out.uses_zeros = True
+            self.zeros_needed = max(self.zeros_needed, size)
+            self.line(f"bpf_probe_read_kernel({pointer}, {size}, Z);")
+
+    def copy(self, dst: str, src: str, size: int) -> None:
+        if size <= MEMCPY_INLINE_MAX:
+            self.line(f"__builtin_memcpy({dst}, {src}, {size});")
+        else:
+            self.line(f"bpf_probe_read_kernel({dst}, {size}, {src});")
+
     def expr(self, node: ast.Expr) -> CValue:
-        rule = self._expr_rules.get(type(node))
+        rule = self.expr_rules.get(type(node))
         if rule is None:
             raise AssertionError(f"the code generator has no rule for {type(node).__name__}")
         return rule(node)
 
+    def stmt(self, stmt: ast.Stmt) -> None:
+        rule = self.stmt_rules.get(type(stmt))
+        if rule is None:
+            raise AssertionError(f"the code generator has no rule for {type(stmt).__name__}")
+        mark = self.memory.mark()
+        self.open_block()
+        try:
+            rule(stmt)
+        finally:
+            self.close_block()
+            self.memory.release(mark)
+
     def string_constant(self, data: bytes, capacity: int) -> CValue:
-        buf = self.temp(f"char {{}}[{capacity}]")
-        self.line(f"__builtin_memset({buf}, 0, sizeof({buf}));")
+        typ = StringType(capacity)
+        buf = self.buffer(typ)
         data = data[:capacity - 1]
         if data:
-            self.line(f"__builtin_memcpy({buf}, {c_string_literal(data)}, {len(data)});")
-        return CValue(buf, StringType(capacity))
+            self.copy(buf, c_string_literal(data), len(data))
+        return CValue(buf, typ)
 
-    def store(self, lvalue: str, typ: Type, value: CValue) -> None:
-        """lvalue = value, where lvalue has type ``typ`` and is already zeroed if a string."""
-        if isinstance(typ, StringType):
-            n = min(typ.capacity, value.type.capacity)
-            self.line(f"__builtin_memcpy({lvalue}, {value.text}, {n});")
-            self.line(f"{lvalue}[{typ.capacity - 1}] = 0;")
-        else:
-            self.line(f"{lvalue} = ({c_scalar_type(typ)})({value.text});")
+    # -- variables ---------------------------------------------------------------------------
 
-    # -- statements --------------------------------------------------------------------------
+    def variable(self, symbol) -> CValue:
+        """A variable: a scalar's lvalue, or a pointer to a buffer's storage."""
+        name = f"v{symbol.index}"
+        typ = symbol.type
+        if self.frame_mode:
+            if isinstance(typ, StringType):
+                return CValue(f"F->{name}", typ)
+            if isinstance(typ, TupleType):
+                return CValue(f"(&F->{name})", typ)
+            return CValue(f"F->{name}", typ)
+        return CValue(name, typ)
 
-    def build(self) -> str:
+    def _declare_variables(self) -> None:
+        live = [v for v in self.variables if v.type is not None]
+        with self._prologue():
+            if self.frame_mode:
+                tag = f"{self.site.function_name}_frame"
+                types = [v.type for v in live]
+                self.frame_declaration = self.ctypes.struct(tag, types,
+                                                            [f"v{v.index}" for v in live])
+                size = max(struct_layout(types)[1], 1)
+                placement = self.memory.place(size, stack_allowed=False)
+                self.out.uses_scratch = True
+                self.frame_offset = placement.offset
+                self.line(f"struct {tag} *F = (struct {tag} *)(S + {placement.offset});")
+                self.zero("F", size)  # a variable declared with `let` and no value is 0
+                return
+            for v in live:
+                name = f"v{v.index}"
+                if v.type.is_scalar:
+                    self.line(f"{c_scalar_type(v.type)} {name} = 0;")
+                else:
+                    pointer = self.place_buffer(v.type, self.memory.place(v.type.size), True)
+                    self.line(f"{self.ctypes.pointer(v.type)}{name} = {pointer};")
+
+    @contextmanager
+    def _prologue(self):
+        """Lines written inside go to the top of the probe function, before its body."""
+        saved = self.out.body
+        self.out.body = self.main.prologue
+        try:
+            yield
+        finally:
+            self.out.body = saved
+
+    # -- the whole function ------------------------------------------------------------------
+
+    def build(self) -> "BuiltSite":
+        self._declare_variables()
         site = self.site
         if site.predicate is not None:
             cond = self.expr(site.predicate)
             self.line(f"if (!({cond.text})) return 0;")
-        for stmt in site.body:
+        for stmt in site.body.stmts:
             self.stmt(stmt)
         self.line("return 0;")
-        provider = site.target.provider
-        head = (f"/* {c_comment_safe(site.target.name)} */\n"
-                f"int {site.function_name}({provider.context_type} *ctx) {{")
-        return "\n".join([head, *self.decls, *self.body, "}"])
+        slot = site.index
+        main = f"/* {c_comment_safe(site.target.name)} */\n" + self.main.text(slot)
+        functions = [main, *(cb.text(slot) for cb in self.callbacks)]
+        return BuiltSite(site, functions, [cb.name for cb in self.callbacks],
+                         self.frame_declaration, self.memory.scratch_high, self.zeros_needed)
 
-    def stmt(self, stmt: ast.Stmt) -> None:
-        rule = self._stmt_rules.get(type(stmt))
-        if rule is None:
-            raise AssertionError(f"the code generator has no rule for {type(stmt).__name__}")
-        rule(stmt)
+    # -- loop callbacks ----------------------------------------------------------------------
 
-    def _expr_stmt(self, stmt: ast.ExprStmt) -> None:
-        if isinstance(stmt.expr, ast.Call):
-            FUNCTIONS[stmt.expr.name].emit(self, stmt.expr)
-        else:
-            self.line(f"(void)({self.expr(stmt.expr).text});")
+    def callback(self, kind: str) -> Emitter:
+        """A new callback function for a ``for`` loop's body (see ``in_callback``); its index
+        is its position among this site's callbacks."""
+        name = f"{self.site.function_name}_loop{len(self.callbacks)}"
+        # One parameter only: BCC rewrites the parameters of a function with more, as if it
+        # were a kprobe. The others arrive in registers, read first thing (see ``entry``).
+        emitter = Emitter(name, f"long {name}(u64 tracer_arg1)")
+        self.callbacks.append(emitter)
+        return emitter
 
-    def _var_assign(self, stmt: ast.VarAssign) -> None:
-        symbol = stmt.target.symbol
-        name = f"v{symbol.index}"
-        if isinstance(symbol.type, StringType):
-            self.line(f"__builtin_memset({name}, 0, sizeof({name}));")
-        self.store(name, symbol.type, self.expr(stmt.value))
+    def callback_address(self, emitter: Emitter) -> str:
+        return markers.callback_address(self.callbacks.index(emitter))
 
-    def _declare_var(self, symbol) -> None:
-        name, typ = f"v{symbol.index}", symbol.type
-        if isinstance(typ, StringType):
-            self.decls.append(f"  char {name}[{typ.capacity}] = {{}};")
-        else:
-            self.decls.append(f"  {c_scalar_type(typ)} {name} = 0;")
+    @contextmanager
+    def in_callback(self, emitter: Emitter, registers: list[str]):
+        """Lines written inside go to the callback. Yields C names holding the callback's
+        argument registers (R2, R3 ...); the last one is the loop's link struct."""
+        saved = self.out
+        self.out = emitter
+        names = []
+        for i, register in enumerate(registers):
+            name = self.fresh("arg")
+            c_type = "struct tracer_link *" if i == len(registers) - 1 else "void *"
+            emitter.entry.append(f"  {c_type}{name}; asm volatile(\"%0 = {register}\" : "
+                                 f"\"=r\"({name}));")
+            names.append(name)
+        context = self.site.target.provider.context_type
+        emitter.prologue.append(f"  {context} *ctx = {names[-1]}->ctx;")
+        if self.frame_declaration is not None:
+            emitter.uses_scratch = True
+            tag = f"{self.site.function_name}_frame"
+            emitter.prologue.append(f"  struct {tag} *F = (struct {tag} *)(S + "
+                                    f"{self.frame_offset});")
+        try:
+            yield names
+        finally:
+            self.out = saved
 
-    def _map_key(self, m: MapResource, ref: ast.MapRef) -> str:
-        if m.per_cpu and m.scalar:
-            return self.temp("u32 {} = 0")
-        key = self.temp(f"struct {m.c_name}_key {{}}")
-        self.line(f"__builtin_memset(&{key}, 0, sizeof({key}));")
-        for fld, node in zip(m.key_layout.fields, ref.keys):
-            self.store(f"{key}.{fld.name}", fld.type, self.expr(node))
-        return key
 
-    def _map_assign(self, stmt: ast.MapAssign) -> None:
-        m = self.resources.maps[stmt.target.name]
-        value = stmt.value
-        if isinstance(value, ast.Call) and FUNCTIONS[value.name].aggregation:
-            FUNCTIONS[value.name].update(self, value, m, self._map_key(m, stmt.target))
-            return
-        slot = self.temp(f"struct {m.c_name}_value {{}}")
-        self.line(f"__builtin_memset(&{slot}, 0, sizeof({slot}));")
-        self.store(f"{slot}.f0", m.value_type, self.expr(value))
-        key = self._map_key(m, stmt.target)
-        self.line(f"{m.c_name}.update(&{key}, &{slot});")
+class BuiltSite:
+    """A site's generated C and what the loader and the program need to know about it."""
 
-    # -- expressions -------------------------------------------------------------------------
+    def __init__(self, site: ProbeSite, functions: list[str], callbacks: list[str],
+                 frame: Optional[str], scratch: int, zeros: int):
+        self.site = site
+        self.functions = functions
+        self.callbacks = callbacks
+        self.frame = frame
+        self.scratch = scratch
+        self.zeros = zeros
 
-    def _int_lit(self, node: ast.IntLit) -> CValue:
-        return CValue(f"{node.value}LL" if node.type.signed else f"{node.value}ULL", node.type)
 
-    def _str_lit(self, node: ast.StrLit) -> CValue:
-        return self.string_constant(node.value, node.type.capacity)
-
-    def _ident(self, node: ast.Ident) -> CValue:
-        return CValue(BUILTINS[node.name].emit(self), node.type)
-
-    def _positional(self, node: ast.Positional) -> CValue:
-        text = self.options.param_text(node.index)
-        return CValue(f"{int(text, 0) if text else 0}LL", node.type)
-
-    def _param_count(self, node: ast.ParamCount) -> CValue:
-        return CValue(f"{len(self.options.params)}LL", node.type)
-
-    def _var(self, node: ast.Var) -> CValue:
-        return CValue(f"v{node.symbol.index}", node.symbol.type)
-
-    def _map_read(self, node: ast.MapRef) -> CValue:
-        m = self.resources.maps[node.name]
-        key = self._map_key(m, node)
-        slot = self.temp(f"struct {m.c_name}_value *{{}} = {m.c_name}.lookup(&{key})")
-        if isinstance(m.value_type, StringType):
-            buf = self.temp(f"char {{}}[{m.value_type.capacity}]")
-            self.line(f"__builtin_memset({buf}, 0, sizeof({buf}));")
-            self.line(f"if ({slot}) __builtin_memcpy({buf}, {slot}->f0, sizeof({buf}));")
-            return CValue(buf, m.value_type)
-        return CValue(f"({slot} ? ({c_scalar_type(m.value_type)}){slot}->f0 : 0)",
-                      m.value_type)
-
-    def _call(self, node: ast.Call) -> CValue:
-        return FUNCTIONS[node.name].emit(self, node)
-
-    def _binary(self, node: ast.Binary) -> CValue:
-        if isinstance(node.left.type, StringType):
-            return self._string_equal(node)
-        left, right = self.expr(node.left).text, self.expr(node.right).text
-        op = node.op
-        if op in ("&&", "||"):
-            return CValue(f"((s64)(({left}) {op} ({right})))", node.type)
-        if op in ("/", "%"):  # BPF divides unsigned only (as bpftrace does)
-            return CValue(f"((u64)({left}) {op} (u64)({right}))", node.type)
-        both_signed = node.left.type.signed and node.right.type.signed
-        operand = "s64" if both_signed else "u64"
-        if op in SIGNED_COMPARE or op in ("==", "!="):
-            return CValue(f"((s64)(({operand})({left}) {op} ({operand})({right})))", node.type)
-        return CValue(f"(({c_scalar_type(node.type)})(({operand})({left}) {op} "
-                      f"({operand})({right})))", node.type)
-
-    def _string_equal(self, node: ast.Binary) -> CValue:
-        left, right = self.expr(node.left).text, self.expr(node.right).text
-        n = min(node.left.type.capacity, node.right.type.capacity)
-        same = self.temp("s64 {} = 1")
-        i = f"i{same}"
-        self.line(f"for (int {i} = 0; {i} < {n}; {i}++) {{")
-        self.line(f"  if ({left}[{i}] != {right}[{i}]) {{ {same} = 0; break; }}")
-        self.line(f"  if ({left}[{i}] == 0) break;")
-        self.line("}")
-        return CValue(same if node.op == "==" else f"(!{same})", node.type)
-
-    def _unary(self, node: ast.Unary) -> CValue:
-        operand = self.expr(node.operand).text
-        if node.op == "!":
-            return CValue(f"((s64)!({operand}))", node.type)
-        if node.op == "-":
-            return CValue(f"(-(s64)({operand}))", node.type)
-        return CValue(f"(({c_scalar_type(node.type)})~({operand}))", node.type)
-
-    def _field(self, node: ast.FieldAccess) -> CValue:
-        target = self.site.target
-        fld = target.provider.arg_fields(target)[node.field_name]
-        return CValue(target.provider.emit_arg(self, fld), node.type)

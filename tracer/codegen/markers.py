@@ -9,6 +9,7 @@ from __future__ import annotations
 
 CALLBACK_TAG = 0x7ACE7ACE  # the address of callback function number <low>
 CONSTANT_TAG = 0x7ACE7ACF  # the value of load-time constant number <low>
+MAP_TAG = 0x7ACE7AD0  # the address of map number <low> (its index among the program's maps)
 
 # Load-time constants, by index.
 CPID = 0
@@ -28,3 +29,9 @@ def callback_address(index: int) -> str:
     """A C expression (void *) for the address of callback number ``index`` of a program."""
     return (f"({{ void *__f; asm volatile(\"%0 = {_marker(CALLBACK_TAG, index)} ll\" : "
             f"\"=r\"(__f)); __f; }})")
+
+
+def map_address(index: int) -> str:
+    """A C expression (void *) for a map, as helpers that take a map want it."""
+    return (f"({{ void *__m; asm volatile(\"%0 = {_marker(MAP_TAG, index)} ll\" : "
+            f"\"=r\"(__m)); __m; }})")

@@ -1,41 +1,96 @@
-"""The whole BCC C program: prelude, structs, maps, one function per probe site."""
+"""The whole BCC C program: prelude, types, maps, then each probe site's functions.
+
+The functions are generated first, because they decide which tuple structs, scratch memory and
+zeroed memory the program needs; the declarations then go above them.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from ..check import ProgramFacts
+from ..config import Config
+from ..diagnostics import CompileError
 from ..options import CompileOptions
 from ..passes.attach import ProbeSite
-from ..passes.resources import Resources
-from .function import FunctionBuilder
-
-RINGBUF_PAGES = 256  # 1 MiB shared by all CPUs; printf events are small
+from ..passes.resources import MapResource, Resources
+from .cdecl import CTypes
+from .function import BuiltSite, FunctionBuilder
+from .memory import SCRATCH_LIMIT
+from .statements import LINK_STRUCT
 
 # No #include here: BCC's own prelude has what this needs, and every header costs clang time
 # on every run (uapi/linux/bpf_perf_event.h alone adds about 0.9 s).
-PRELUDE = f"""\
-BPF_RINGBUF_OUTPUT(tracer_events, {RINGBUF_PAGES});
-BPF_PERCPU_ARRAY(tracer_lost, u64, 1);
-
+EMIT = """\
 /* Send an event to user space; count it as lost when the ring buffer is full. */
 static __always_inline void tracer_emit(void *data, u64 size)
-{{
-  if (tracer_events.ringbuf_output(data, size, 0) != 0) {{
+{
+  if (tracer_events.ringbuf_output(data, size, 0) != 0) {
     u32 zero = 0;
     u64 *lost = tracer_lost.lookup(&zero);
     if (lost) *lost += 1;
-  }}
-}}
-"""
+  }
+}"""
 
 
-def generate_c(sites: list[ProbeSite], resources: Resources, options: CompileOptions,
-               variables: dict[int, list]) -> str:
-    parts = [PRELUDE]
+@dataclass
+class GeneratedProgram:
+    c_text: str
+    sites: list[BuiltSite]  # in site order: what the loader needs (callbacks)
+
+
+def ring_pages(requested: int) -> int:
+    """The ring buffer's size in pages: a power of two, as the kernel requires."""
+    pages = 1
+    while pages < requested:
+        pages *= 2
+    return pages
+
+
+def generate_c(sites: list[ProbeSite], resources: Resources, facts: ProgramFacts,
+               options: CompileOptions, config: Config) -> GeneratedProgram:
+    ctypes = CTypes()
+    built = [FunctionBuilder(site, resources, facts, options, config, ctypes).build()
+             for site in sites]
+    too_big = [b for b in built if b.scratch > SCRATCH_LIMIT]
+    if too_big:
+        raise CompileError.at(too_big[0].site.probe.span,
+                              f"this probe needs {too_big[0].scratch} bytes for its values at "
+                              f"once, more than the {SCRATCH_LIMIT} a probe can have",
+                              hint="lower max_strlen (config = { max_strlen = 256 }) or split "
+                                   "the probe")
+    # Map structs first, so their tuple structs are declared with the rest.
+    map_types = {name: (ctypes.name(m.key_struct), ctypes.name(m.value_struct))
+                 for name, m in resources.maps.items()}
     for event in resources.printfs.values():
-        parts.append(event.layout.c_struct(event.struct_tag))
-    for m in resources.maps.values():
-        parts.append(m.key_layout.c_struct(f"{m.c_name}_key"))
-        parts.append(m.value_layout.c_struct(f"{m.c_name}_value"))
-        parts.append(f"{m.c_declaration} /* {m.name.replace('*/', '')} */")
-    for site in sites:
-        parts.append(FunctionBuilder(site, resources, options, variables[site.index]).build())
-    return "\n\n".join(parts) + "\n"
+        ctypes.name(event.layout_tuple)
+    parts = [f"BPF_RINGBUF_OUTPUT(tracer_events, {ring_pages(config.perf_rb_pages)});",
+             "BPF_PERCPU_ARRAY(tracer_lost, u64, 1);"]
+    scratch = max((b.scratch for b in built), default=0)
+    if scratch:
+        parts.append(f"struct tracer_scratch_t {{ char bytes[{(scratch + 7) // 8 * 8}]; }};\n"
+                     f"BPF_PERCPU_ARRAY(tracer_scratch, struct tracer_scratch_t, {len(sites)});")
+    zeros = max((b.zeros for b in built), default=0)
+    if zeros:
+        parts.append(f"struct tracer_zeros_t {{ char bytes[{(zeros + 7) // 8 * 8}]; }};\n"
+                     f"BPF_ARRAY(tracer_zeros, struct tracer_zeros_t, 1);")
+    parts.append(EMIT)
+    parts.extend(ctypes.declarations)
+    for name, m in resources.maps.items():
+        key, value = map_types[name]
+        parts.append(f"{map_declaration(m, key, value)} /* {m.name.replace('*/', '')} */")
+    if any(b.callbacks for b in built):
+        parts.append(LINK_STRUCT)
+    for b in built:
+        if b.frame:
+            parts.append(b.frame)
+        parts.extend(b.functions)
+    return GeneratedProgram("\n\n".join(parts) + "\n", built)
+
+
+def map_declaration(m: MapResource, key: str, value: str) -> str:
+    if m.per_cpu and m.scalar:
+        # An array always has its one slot, so an unset count prints 0, as in bpftrace.
+        return f"BPF_PERCPU_ARRAY({m.c_name}, {value}, 1);"
+    kind = "BPF_PERCPU_HASH" if m.per_cpu else "BPF_HASH"
+    return f"{kind}({m.c_name}, {key}, {value}, {m.max_entries});"

@@ -1,9 +1,10 @@
 """Typed C values: what every expression rule of the code generator returns.
 
-A scalar (integer, bool, pointer) is a C expression that yields it. A value that lives in memory
-(a string, a tuple) is a C expression naming its buffer, filled by statements already emitted;
-``addr`` is its address and ``size`` how many bytes to copy. Callers never guess a value's
-shape from the text: they ask the value.
+A scalar (integer, bool, pointer) is a C expression that yields it; an integer's expression
+already holds the value of its type (a uint8 is 0..255, an int8 sign-extends), so using it in
+wider arithmetic needs no further care. A value that lives in memory (a string, a tuple) is a C
+expression of a *pointer* to its buffer, filled by statements already emitted; ``size`` is how
+many bytes the buffer holds. Callers ask the value what it is, never guess from its text.
 """
 
 from __future__ import annotations
@@ -23,21 +24,27 @@ class CValue:
         return not self.type.is_scalar
 
     @property
-    def addr(self) -> str:
-        """The address of an in-memory value (a char array decays to one already)."""
-        return self.text if self.type.is_string else f"(&{self.text})"
-
-    @property
     def size(self) -> int:
         return self.type.size
 
+    @property
+    def as_s64(self) -> str:
+        return f"((s64)({self.text}))"
+
+    @property
     def as_u64(self) -> str:
-        """A scalar as a C u64 expression (sign-extended first, when signed)."""
-        return f"(u64)({self.text})"
+        return f"((u64)({self.text}))"
 
 
 def c_scalar_type(typ: Type) -> str:
-    """The C type a scalar of this type is computed in: every integer in 64 bits."""
+    """The C type a scalar of this type is kept in (in a variable, a map, a struct member)."""
     if isinstance(typ, IntType):
-        return "s64" if typ.signed else "u64"
+        return typ.ctype
+    if typ.is_bool:
+        return "u8"
     return "u64"
+
+
+def c_wide_type(typ: Type) -> str:
+    """The C type a scalar is computed in: 64 bits, with its sign."""
+    return "s64" if isinstance(typ, IntType) and typ.signed else "u64"

@@ -9,9 +9,9 @@ from .base import Function, MAP_VALUE_ONLY, Signature
 
 def update_count(gen, call: ast.Call, m, key: str) -> None:
     # The map is per CPU, so a plain increment is safe: no other CPU touches this slot.
-    slot = gen.temp(f"struct {m.c_name}_value *{{}} = {m.c_name}.lookup(&{key})")
+    slot = gen.temp(f"{gen.ctypes.pointer(m.value_struct)}{{}} = {m.c_name}.lookup({key})")
     gen.line(f"if ({slot}) {{ {slot}->f0 += 1; }} else {{")
-    gen.line(f"  struct {m.c_name}_value one = {{1}}; {m.c_name}.update(&{key}, &one);")
+    gen.line(f"  {gen.ctypes.name(m.value_struct)} one = {{1}}; {m.c_name}.update({key}, &one);")
     gen.line("}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import ast
+from ..codegen.values import CValue
 from ..printf import FormatError, conversions, parse_format
 from ..types import StringType, Type, VOID
 from .base import Function, Kind, Param, Signature, STATEMENT_ONLY
@@ -12,7 +13,7 @@ EXIT_EVENT_ID = 0  # printf events are numbered from 1
 
 def _kind(typ: Type) -> str:
     """A type as bpftrace's printf messages name it."""
-    return "string" if typ.is_string else "integer" if typ.is_int else str(typ)
+    return "string" if typ.is_string else "integer" if typ.is_integral else str(typ)
 
 
 def check_printf(ck, call: ast.Call, arg_types: list) -> None:
@@ -34,19 +35,18 @@ def check_printf(ck, call: ast.Call, arg_types: list) -> None:
         if conv.wants_string and not typ.is_string:
             ck.error(arg.span, f"printf: {conv.text} specifier expects a value of type string "
                                f"({_kind(typ)} supplied)")
-        elif not conv.wants_string and not typ.is_int:
+        elif not conv.wants_string and not (typ.is_integral or typ.is_pointer):
             ck.error(arg.span, f"printf: {conv.text} specifier expects a value of type integer "
                                f"({_kind(typ)} supplied)")
 
 
 def emit_printf(gen, call: ast.Call) -> None:
     event = gen.resources.printf_for(call)
-    var = gen.temp("struct " + event.struct_tag + " {}")
-    gen.line(f"__builtin_memset(&{var}, 0, sizeof({var}));")
-    gen.line(f"{var}.f0 = {event.id};")
-    for fld, arg in zip(event.layout.fields[1:], call.args[1:]):
-        gen.store(f"{var}.{fld.name}", fld.type, gen.expr(arg))
-    gen.line(f"tracer_emit(&{var}, sizeof({var}));")
+    record = CValue(gen.buffer(event.layout_tuple), event.layout_tuple)
+    gen.line(f"{record.text}->f0 = {event.id};")
+    for i, arg in enumerate(call.args[1:], start=1):
+        gen.store(gen.element(record, i), gen.expr(arg))
+    gen.line(f"tracer_emit({record.text}, {event.layout.size});")
 
 
 def emit_exit(gen, call: ast.Call) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import os
-from typing import Union
+from typing import Optional, Union
 
-from ..types import CountType, IntType, Type
+from ..types import BoolType, CountType, IntType, Type
 
-Value = Union[int, str]
+Value = Union[int, bool, str, tuple]
 
 
 @dataclass
@@ -16,21 +16,32 @@ class MapSnapshot:
     """A map's contents as read at one moment, decoded and summed across CPUs."""
 
     name: str  # "@", "@x"
-    value_type: Type  # IntType, StringType or CountType
-    keyed: bool
-    entries: list[tuple[tuple[Value, ...], Value]]
+    value_type: Type
+    key_type: Optional[Type]  # None for a scalar map (@x)
+    entries: list[tuple[Optional[Value], Value]]  # (key, value); the key is None if scalar
 
-    def sorted_entries(self) -> list[tuple[tuple[Value, ...], Value]]:
-        """bpftrace's order: numbers by value, ascending; strings by key. Ties go by key so
-        that the output is the same from run to run."""
-        by_key = sorted(self.entries, key=lambda kv: _key_order(kv[0]))
-        if isinstance(self.value_type, (IntType, CountType)):
+    @property
+    def keyed(self) -> bool:
+        return self.key_type is not None
+
+    def sorted_entries(self) -> list[tuple[Optional[Value], Value]]:
+        """bpftrace's order: numbers by value, ascending; other values by key. Ties go by key
+        so that the output is the same from run to run."""
+        by_key = sorted(self.entries, key=lambda kv: _order(kv[0]))
+        if isinstance(self.value_type, (IntType, CountType, BoolType)):
             return sorted(by_key, key=lambda kv: kv[1])
         return by_key
 
 
-def _key_order(key: tuple[Value, ...]) -> tuple:
-    return tuple((0, k, "") if isinstance(k, int) else (1, 0, k) for k in key)
+def _order(value) -> tuple:
+    """A sort key that orders any mix of decoded values without comparing int with str."""
+    if value is None:
+        return ()
+    if isinstance(value, tuple):
+        return tuple(_order(v) for v in value)
+    if isinstance(value, (int, bool)):
+        return (0, int(value), "")
+    return (1, 0, value)
 
 
 class Output:

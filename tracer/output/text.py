@@ -5,8 +5,23 @@ from __future__ import annotations
 from .base import MapSnapshot, Output, Value
 
 
-def format_key(key: tuple[Value, ...]) -> str:
-    return "[" + ", ".join(str(k) for k in key) + "]" if key else ""
+def format_value(value) -> str:
+    """A decoded value as bpftrace prints it in maps: bools as true/false, tuples in
+    parentheses, strings bare."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(format_value(v) for v in value) + ")"
+    return str(value)
+
+
+def format_key(key) -> str:
+    """A map key: several keys (a tuple) are listed inside the brackets without parentheses."""
+    if key is None:
+        return ""
+    if isinstance(key, tuple):
+        return "[" + ", ".join(format_value(k) for k in key) + "]"
+    return f"[{format_value(key)}]"
 
 
 class TextOutput(Output):
@@ -27,5 +42,5 @@ class TextOutput(Output):
         if not entries:
             self.write("\n")  # an empty map still takes its line, as in bpftrace
             return
-        self.write("".join(f"{snapshot.name}{format_key(key)}: {value}\n"
+        self.write("".join(f"{snapshot.name}{format_key(key)}: {format_value(value)}\n"
                            for key, value in entries))

@@ -1,4 +1,4 @@
-"""Pass 3: the kernel-side resources the program needs, each with a C name and a byte layout.
+"""The kernel-side resources the program needs, each with a C name and a byte layout.
 
 Maps get compiler-chosen C names (m0, m1, ...) in name order; every printf call site becomes
 an event type with an id and a layout, shared by the C that fills it and the Python that decodes
@@ -8,43 +8,58 @@ it. User text never becomes a C identifier.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from .. import ast
+from ..check import ProgramFacts
+from ..check.symbols import MapInfo
+from ..config import Config
 from ..layout import Layout
 from ..printf import Part, parse_format
-from ..types import UINT64, CountType, Type
+from ..types import UINT64, TupleType, Type
 from .attach import ProbeSite
-from .semantic import MapType, SemanticFacts
-
-MAX_MAP_ENTRIES = 4096  # bpftrace's default (BPFTRACE_MAP_KEYS_MAX)
 
 
 @dataclass
 class MapResource:
     name: str  # as the user wrote it: "@", "@x"
+    index: int  # among the program's maps: m<index> in C
     c_name: str
-    key_types: list[Type]
-    value_type: Type
-    key_layout: Layout
-    value_layout: Layout
+    key_type: Optional[Type]  # None for a scalar map (@x)
+    value_type: Type  # what a value decodes as (count() decodes as a u64)
+    aggregation: Optional[str]  # "count" ..., or None for plain values
+    max_entries: int
 
     @property
     def scalar(self) -> bool:
-        return not self.key_types
+        return self.key_type is None
 
     @property
     def per_cpu(self) -> bool:
-        """Aggregations are kept per CPU (no atomics) and summed when read."""
-        return isinstance(self.value_type, CountType)
+        """Aggregations are kept per CPU (no atomics) and merged when read."""
+        return self.aggregation is not None
 
     @property
-    def c_declaration(self) -> str:
-        key, value = f"struct {self.c_name}_key", f"struct {self.c_name}_value"
-        if self.per_cpu and self.scalar:
-            # An array always has its one slot, so an unset count prints 0, as in bpftrace.
-            return f"BPF_PERCPU_ARRAY({self.c_name}, {value}, 1);"
-        kind = "BPF_PERCPU_HASH" if self.per_cpu else "BPF_HASH"
-        return f"{kind}({self.c_name}, {key}, {value}, {MAX_MAP_ENTRIES});"
+    def stored_key(self) -> Type:
+        """The key as stored: a scalar map keeps its one entry under key 0."""
+        return self.key_type if self.key_type is not None else UINT64
+
+    @property
+    def key_struct(self) -> TupleType:
+        """The C struct a key is kept in (one member, f0)."""
+        return TupleType((self.stored_key,))
+
+    @property
+    def value_struct(self) -> TupleType:
+        return TupleType((self.value_type,))
+
+    @property
+    def key_layout(self) -> Layout:
+        return Layout.of([self.stored_key])
+
+    @property
+    def value_layout(self) -> Layout:
+        return Layout.of([self.value_type])
 
 
 @dataclass
@@ -57,6 +72,11 @@ class PrintfEvent:
     def struct_tag(self) -> str:
         return f"printf_{self.id}"
 
+    @property
+    def layout_tuple(self) -> TupleType:
+        """The event as a tuple type: the code generator fills it like any tuple."""
+        return TupleType(self.layout.types)
+
 
 @dataclass
 class Resources:
@@ -68,13 +88,14 @@ class Resources:
         return self._printf_by_node[id(call)]
 
 
-def collect_resources(sites: list[ProbeSite], facts: SemanticFacts) -> Resources:
+def collect_resources(sites: list[ProbeSite], facts: ProgramFacts, config: Config) -> Resources:
     res = Resources()
-    for i, (name, mt) in enumerate(sorted(facts.maps.items())):
-        res.maps[name] = _map_resource(f"m{i}", mt)
+    assigned = sorted((name, info) for name, info in facts.maps.items() if info.value is not None)
+    for i, (name, info) in enumerate(assigned):
+        res.maps[name] = _map_resource(i, info, config)
     for site in sites:
         for call in _calls(site):
-            if call.name == "printf":
+            if call.name == "printf" and id(call) not in res._printf_by_node:
                 event_id = len(res.printfs) + 1
                 fmt = call.args[0].value.decode("utf-8", "surrogateescape")
                 layout = Layout.of([UINT64, *(a.type for a in call.args[1:])])
@@ -84,15 +105,14 @@ def collect_resources(sites: list[ProbeSite], facts: SemanticFacts) -> Resources
     return res
 
 
-def _map_resource(c_name: str, mt: MapType) -> MapResource:
-    value = mt.value_type
-    stored: Type = UINT64 if isinstance(value, CountType) else value
-    return MapResource(mt.name, c_name, mt.key_types, value,
-                       Layout.of(mt.key_types or [UINT64]), Layout.of([stored]))
+def _map_resource(index: int, info: MapInfo, config: Config) -> MapResource:
+    value = UINT64 if info.aggregation is not None else info.value
+    return MapResource(info.name, index, f"m{index}", info.key if info.keyed else None, value,
+                       info.aggregation, config.max_map_keys)
 
 
 def _calls(site: ProbeSite):
     """Every call in a site, in source order."""
-    for node in ast.walk([site.predicate, *site.body]):
+    for node in ast.walk([site.predicate, site.body]):
         if isinstance(node, ast.Call):
             yield node

@@ -54,11 +54,13 @@ def parse_format(text: str) -> dict[str, ArgField]:
             typ = None  # not readable yet; arg_fields reports it at the point of use
         elif array_len is not None:
             typ = StringType(size)
+        elif size not in (1, 2, 4, 8):
+            typ = None
         elif "*" in ctype:
-            typ = IntType(signed=False)
+            typ = IntType(64, False)
         else:
             base = " ".join(w for w in ctype.split() if w not in ("const", "volatile"))
-            typ = IntType(signed=signed or base in SIGNED_C_TYPES)
+            typ = IntType(size * 8, signed or base in SIGNED_C_TYPES)
         fields[name] = ArgField(name, typ, offset, size)
     return fields
 
@@ -92,12 +94,11 @@ class TracepointProvider(Provider):
     def emit_arg(self, gen, field: ArgField) -> str:
         # The context is the raw trace record, so fields are read at their format offsets.
         if isinstance(field.type, StringType):
-            buf = gen.temp(f"char {{}}[{field.size}]")
-            gen.line(f"bpf_probe_read_kernel({buf}, sizeof({buf}), (char *)ctx + {field.offset});")
+            buf = gen.buffer(field.type, zeroed=False)
+            gen.line(f"bpf_probe_read_kernel({buf}, {field.size}, (char *)ctx + {field.offset});")
+            gen.line(f"{buf}[{field.size - 1}] = 0;")
             return buf
-        signed = field.type.signed and field.size < 8
-        c_field = f"{'s' if signed else 'u'}{field.size * 8}"
-        return f"(({field.type.ctype})*({c_field} *)((char *)ctx + {field.offset}))"
+        return f"(*({field.type.ctype} *)((char *)ctx + {field.offset}))"
 
     def attach(self, bpf, target, fn_name):
         bpf.attach_tracepoint(tp=":".join(target.parts), fn_name=fn_name)

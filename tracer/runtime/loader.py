@@ -25,10 +25,11 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from ..codegen.markers import CALLBACK_TAG, CONSTANT_TAG
+from ..codegen.markers import CALLBACK_TAG, CONSTANT_TAG, MAP_TAG
 from ..diagnostics import TracerError
 
 BPF_LD_IMM64 = 0x18
+BPF_PSEUDO_MAP_FD = 1
 BPF_PSEUDO_FUNC = 4
 INSN = struct.Struct("<BBhi")  # code, dst/src registers, offset, immediate
 LOG_SIZE = 1 << 24
@@ -42,6 +43,7 @@ class ProgramImage:
     prog_type: int
     callbacks: list[str] = field(default_factory=list)
     constants: dict[int, int] = field(default_factory=dict)  # marker index -> value
+    maps: dict[int, int] = field(default_factory=dict)  # map index -> its fd
 
 
 class LoadError(Exception):
@@ -50,7 +52,8 @@ class LoadError(Exception):
         self.log = log
 
 
-def link(main: bytes, callbacks: list[bytes], constants: dict[int, int]) -> bytes:
+def link(main: bytes, callbacks: list[bytes], constants: dict[int, int],
+         maps: dict[int, int] = {}) -> bytes:
     """The probe's instructions followed by its callbacks', every marker resolved."""
     starts, position = [], len(main) // 8
     for code in callbacks:
@@ -70,6 +73,9 @@ def link(main: bytes, callbacks: list[bytes], constants: dict[int, int]) -> byte
             value = constants[low] & 0xFFFFFFFFFFFFFFFF
             _set_imm(code, i, _s32(value & 0xFFFFFFFF))
             _set_imm(code, i + 1, _s32(value >> 32))
+        elif high == MAP_TAG:
+            INSN.pack_into(code, i * 8, op, (regs & 0xF) | BPF_PSEUDO_MAP_FD << 4, off, maps[low])
+            _set_imm(code, i + 1, 0)
     return bytes(code)
 
 
@@ -86,7 +92,7 @@ def load(bpf, lib, image: ProgramImage) -> int:
     """Load one site's program; returns its fd. Raises LoadError with the verifier's log."""
     main = _dump(bpf, lib, image.name)
     callbacks = [_dump(bpf, lib, name) for name in image.callbacks]
-    code = link(main, callbacks, image.constants)
+    code = link(main, callbacks, image.constants, image.maps)
     if callbacks:
         return _load_with_btf(image, code, [len(main) // 8, *(len(c) // 8 for c in callbacks)])
     log = ctypes.create_string_buffer(LOG_SIZE)

@@ -22,8 +22,9 @@ from ..options import CompileOptions
 from ..output import MapSnapshot, Output
 from ..passes.attach import ProbeSite
 from ..passes.resources import MapResource
+from ..types import COUNT
 from ..printf import render
-from . import kernel
+from . import kernel, maps
 from .child import Child
 from .loader import LoadError, ProgramImage, load
 from .testrun import run_once
@@ -98,9 +99,14 @@ class Session:
                                    "it") from None
         self.functions = {}
         constants = {markers.CPID: self.child.pid if self.child is not None else 0}
-        for site in self.compiled.sites:
+        self.map_fds = {m.c_name: bcc.lib.bpf_table_fd(self.bpf.module, m.c_name.encode())
+                        for m in self.compiled.resources.maps.values()}
+        maps = {m.index: self.map_fds[m.c_name] for m in self.compiled.resources.maps.values()}
+        for built in self.compiled.generated.sites:
+            site = built.site
             prog_type = getattr(BPF, site.target.provider.prog_type)
-            image = ProgramImage(site.function_name, prog_type, constants=constants)
+            image = ProgramImage(site.function_name, prog_type, callbacks=built.callbacks,
+                                 constants=constants, maps=maps)
             try:
                 fd = load(self.bpf, bcc.lib, image)
             except LoadError as err:
@@ -189,16 +195,16 @@ class Session:
             self.output.map(self.read_map(maps[name]))
 
     def read_map(self, m: MapResource) -> MapSnapshot:
-        table = self.bpf[m.c_name]
+        key_size = 4 if m.per_cpu and m.scalar else m.key_layout.size
         entries = []
-        for key, leaf in table.items():
-            if m.per_cpu:
-                value = sum(cpu_value.f0 for cpu_value in leaf)
-            else:
-                value = m.value_layout.decode(bytes(leaf))[0]
-            key_values = () if m.scalar else tuple(m.key_layout.decode(bytes(key)))
-            entries.append((key_values, value))
-        return MapSnapshot(m.name, m.value_type, not m.scalar, entries)
+        for raw_key, raw_values in maps.entries(self.map_fds[m.c_name], key_size,
+                                                m.value_layout.size, m.per_cpu):
+            values = [m.value_layout.decode(raw)[0] for raw in raw_values]
+            value = sum(values) if m.per_cpu else values[0]
+            key_value = None if m.scalar else m.key_layout.decode(raw_key)[0]
+            entries.append((key_value, value))
+        value_type = COUNT if m.aggregation is not None else m.value_type
+        return MapSnapshot(m.name, value_type, m.key_type, entries)
 
 
 def trace(compiled: CompiledProgram, options: CompileOptions, output: Output,

@@ -1,0 +1,64 @@
+"""Reading a map's entries straight from the kernel, through libbpf, as raw bytes.
+
+BCC's table objects are not used for the program's maps: they rebuild ctypes types from the C
+declarations and fail on some (an ``s8`` member), and tracer decodes keys and values itself
+from their types (``tracer.layout``) anyway.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import functools
+from typing import Iterator
+
+from ..diagnostics import TracerError
+
+
+@functools.lru_cache(maxsize=1)
+def _libbpf():
+    try:
+        lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
+    except OSError as err:
+        raise TracerError(f"cannot load libbpf: {err}",
+                          hint="install libbpf1 (it comes with python3-bpfcc)") from None
+    lib.bpf_map_get_next_key.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    lib.bpf_map_get_next_key.restype = ctypes.c_int
+    lib.bpf_map_lookup_elem.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    lib.bpf_map_lookup_elem.restype = ctypes.c_int
+    lib.libbpf_num_possible_cpus.restype = ctypes.c_int
+    return lib
+
+
+@functools.lru_cache(maxsize=1)
+def possible_cpus() -> int:
+    n = _libbpf().libbpf_num_possible_cpus()
+    if n <= 0:
+        raise TracerError("cannot tell how many CPUs this machine may have")
+    return n
+
+
+def entries(fd: int, key_size: int, value_size: int,
+            per_cpu: bool = False) -> Iterator[tuple[bytes, list[bytes]]]:
+    """Every (key, values) of a hash or array map; ``values`` has one item per possible CPU
+    for a per-CPU map, else just one."""
+    lib = _libbpf()
+    stride = (value_size + 7) // 8 * 8
+    cpus = possible_cpus() if per_cpu else 1
+    key = ctypes.create_string_buffer(max(key_size, 1))
+    next_key = ctypes.create_string_buffer(max(key_size, 1))
+    value = ctypes.create_string_buffer(stride * cpus if per_cpu else max(value_size, 1))
+    previous = None
+    while True:
+        if lib.bpf_map_get_next_key(fd, previous, next_key) != 0:
+            return
+        ctypes.memmove(key, next_key, key_size)
+        previous = key
+        if lib.bpf_map_lookup_elem(fd, key, value) != 0:
+            if ctypes.get_errno() == errno.ENOENT:
+                continue  # deleted since the key was listed
+            raise TracerError(f"cannot read a map entry: {errno.errorcode.get(ctypes.get_errno())}")
+        raw = value.raw
+        values = [raw[i * stride:i * stride + value_size] for i in range(cpus)] if per_cpu \
+            else [raw[:value_size]]
+        yield key.raw[:key_size], values
