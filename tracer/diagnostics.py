@@ -14,7 +14,14 @@ The CLI catches both and exits non-zero; nothing else should ever let a tracebac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable, Union
+
+# A hint may be worked out only when its diagnostic is shown (a "did you mean" search over
+# every tracepoint costs time that thousands of unshown errors should not spend).
+Hint = Union[str, Callable[[], "str | None"], None]
+
+MAX_SHOWN = 50  # diagnostics rendered; the rest are counted
+LINE_WINDOW = 120  # columns of a long source line shown around the mistake
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,11 @@ class Diagnostic:
     severity: str  # "error" or "warning"
     message: str
     span: Span | None = None
-    hint: str | None = None
+    hint: Hint = None
+
+    @property
+    def hint_text(self) -> str | None:
+        return self.hint() if callable(self.hint) else self.hint
 
     def render(self, source: Source | None) -> str:
         return render_diagnostic(self, source)
@@ -56,20 +67,34 @@ class Diagnostic:
 
 def render_diagnostic(diag: Diagnostic, source: Source | None) -> str:
     name = source.name if source else "tracer"
+    hint = diag.hint_text
     if diag.span is None or source is None:
         head = f"{name}: {diag.severity}: {diag.message}"
-        return head + (f"\n  hint: {diag.hint}" if diag.hint else "")
+        return head + (f"\n  hint: {hint}" if hint else "")
     span = diag.span
     head = f"{name}:{span.line}:{span.col}: {diag.severity}: {diag.message}"
     text = source.line_text(span.line).expandtabs(1)
     # A span that runs past its first line is underlined to the end of that line.
     end = span.end_col if span.end_line == span.line else len(text) + 1
-    width = max(1, end - span.col)
-    underline = " " * (span.col - 1) + "~" * width
+    start, end = span.col - 1, max(end - 1, span.col)
+    text, start, end = _window(text, start, end)
+    underline = " " * start + "~" * max(1, end - start)
     out = [head, text, underline]
-    if diag.hint:
-        out.append(f"hint: {diag.hint}")
+    if hint:
+        out.append(f"hint: {hint}")
     return "\n".join(out)
+
+
+def _window(text: str, start: int, end: int) -> tuple[str, int, int]:
+    """A long line cut to the part around columns start..end, marked with "..." where cut."""
+    if len(text) <= LINE_WINDOW:
+        return text, start, end
+    end = min(end, start + LINE_WINDOW - 20)
+    left = max(0, start - (LINE_WINDOW - (end - start)) // 2)
+    right = min(len(text), left + LINE_WINDOW)
+    left = max(0, right - LINE_WINDOW)
+    prefix, suffix = ("..." if left else ""), ("..." if right < len(text) else "")
+    return prefix + text[left:right] + suffix, start - left + len(prefix), end - left + len(prefix)
 
 
 class CompileError(Exception):
@@ -85,7 +110,11 @@ class CompileError(Exception):
         return cls([Diagnostic("error", message, span, hint)])
 
     def render(self) -> str:
-        return "\n".join(d.render(self.source) for d in self.diagnostics)
+        shown = [d.render(self.source) for d in self.diagnostics[:MAX_SHOWN]]
+        hidden = len(self.diagnostics) - MAX_SHOWN
+        if hidden > 0:
+            shown.append(f"... and {hidden} more error{'s' if hidden != 1 else ''}")
+        return "\n".join(shown)
 
 
 @dataclass
@@ -94,10 +123,10 @@ class Reporter:
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
-    def error(self, span: Span | None, message: str, hint: str | None = None) -> None:
+    def error(self, span: Span | None, message: str, hint: Hint = None) -> None:
         self.diagnostics.append(Diagnostic("error", message, span, hint))
 
-    def warning(self, span: Span | None, message: str, hint: str | None = None) -> None:
+    def warning(self, span: Span | None, message: str, hint: Hint = None) -> None:
         self.diagnostics.append(Diagnostic("warning", message, span, hint))
 
     @property

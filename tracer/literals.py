@@ -37,7 +37,7 @@ def parse_int(text: str) -> int:
     """The value of an integer literal (no sign). Raises LiteralError with bpftrace's words."""
     m = _HEX.match(text) or _DEC.match(text)
     if not m:
-        raise LiteralError(f"invalid integer: {text}")
+        raise LiteralError(f"invalid integer: {short(text)}")
     digits = m.group("digits")
     if digits.endswith("_") or (m.groupdict().get("exp") or "").endswith("_"):
         raise LiteralError("trailing underscore in integer literal")
@@ -48,11 +48,15 @@ def parse_int(text: str) -> int:
         start = m.start("suffix")
         raise LiteralError(f"invalid integer suffix '{suffix}'", start, len(text))
     digits = digits.replace("_", "")
+    # Past 22 significant digits (octal's most) no base fits 64 bits; refuse before converting,
+    # so that a literal of thousands of digits costs nothing.
+    if len(digits.lstrip("0")) > 22:
+        raise LiteralError(f"overflow error, maximum value is {U64_MAX}: {short(text)}")
     if m.re is _HEX:
         value = int(digits, 16)
     elif len(digits) > 1 and digits[0] == "0" and digits[1] in "01234567":
         if any(ch in "89" for ch in digits):
-            raise LiteralError(f"invalid integer: {text}")
+            raise LiteralError(f"invalid integer: {short(text)}")
         value = int(digits, 8)
     else:
         value = int(digits, 10)
@@ -60,14 +64,20 @@ def parse_int(text: str) -> int:
     if exp is not None:
         exp = exp.replace("_", "")
         if not 1 <= value <= 9:
-            raise LiteralError(f"coefficient part of scientific literal must be 1-9: {text}")
-        if len(exp) > 4 or value * 10 ** int(exp) > U64_MAX:
-            raise LiteralError(f"overflow error, maximum value is {U64_MAX}: {text}")
+            raise LiteralError(f"coefficient part of scientific literal must be 1-9: "
+                               f"{short(text)}")
+        if len(exp.lstrip("0")) > 2 or value * 10 ** int(exp) > U64_MAX:
+            raise LiteralError(f"overflow error, maximum value is {U64_MAX}: {short(text)}")
         value *= 10 ** int(exp)
     limit, scale = SUFFIXES[key]
     if value > limit // scale:
-        raise LiteralError(f"overflow error, maximum value is {limit}: {text}")
+        raise LiteralError(f"overflow error, maximum value is {limit}: {short(text)}")
     return value * scale
+
+
+def short(text: str) -> str:
+    """A literal for a message: a very long one is cut, so the message stays readable."""
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
 
 
 def parse_signed_int(text: str) -> int:
@@ -76,7 +86,7 @@ def parse_signed_int(text: str) -> int:
     value = parse_int(text[1:] if negative else text)
     if negative:
         if value > 1 << 63:
-            raise LiteralError(f"overflow error, minimum value is {-(1 << 63)}: {text}")
+            raise LiteralError(f"overflow error, minimum value is {-(1 << 63)}: {short(text)}")
         return -value
     return value
 

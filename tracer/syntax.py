@@ -16,12 +16,11 @@ from . import ast
 from .diagnostics import Reporter, Span
 from .literals import LiteralError, decode_string, parse_int
 
-# Operators: the grammar's rule alias -> the operator's C spelling.
-BINARY_OPS = {
-    "or_": "||", "and_": "&&", "bor": "|", "bxor": "^", "band": "&",
-    "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
-    "shl": "<<", "shr": ">>", "add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%",
-}
+# Binary operators by precedence, loosest first (C's, and bpftrace's); all associate left.
+BINARY_PRECEDENCE = {op: level for level, ops in enumerate([
+    ("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", "<=", ">", ">="),
+    ("<<", ">>"), ("+", "-"), ("*", "/", "%"),
+]) for op in ops}
 UNARY_OPS = {"not_": "!", "neg": "-", "bnot": "~", "deref": "*", "addr": "&"}
 INC_DEC_OPS = {"pre_inc": ("++", True), "pre_dec": ("--", True),
                "post_inc": ("++", False), "post_dec": ("--", False)}
@@ -254,6 +253,28 @@ class Builder(Transformer):
 
     # -- expressions -------------------------------------------------------------------------
 
+    def binary(self, children):
+        """operand (op operand)* -> a tree, by precedence climbing (iterative: a long chain
+        of operators is as cheap as a short one)."""
+        operands, operators = [children[0]], []
+
+        def reduce() -> None:
+            op_tok = operators.pop()
+            right, left = operands.pop(), operands.pop()
+            operands.append(ast.Binary(span_of([left, right]), op_tok.value, left, right,
+                                       token_span(op_tok)))
+
+        for i in range(1, len(children), 2):
+            op_tok, operand = children[i], children[i + 1]
+            level = BINARY_PRECEDENCE[op_tok.value]
+            while operators and BINARY_PRECEDENCE[operators[-1].value] >= level:
+                reduce()
+            operators.append(op_tok)
+            operands.append(operand)
+        while operators:
+            reduce()
+        return operands[0]
+
     def ternary(self, children):
         return ast.Ternary(span_of(children), children[0], children[2], children[4])
 
@@ -386,13 +407,6 @@ class _Last:
         self.span = stmt.span
 
 
-def _binary(op: str):
-    def build(self, children):
-        left, right = children[0], children[2]
-        return ast.Binary(span_of(children), op, left, right, token_span(children[1]))
-    return build
-
-
 def _unary(op: str):
     def build(self, children):
         operand = children[1]
@@ -412,8 +426,6 @@ def _inc_dec(op: str, prefix: bool):
     return build
 
 
-for _alias, _op in BINARY_OPS.items():
-    setattr(Builder, _alias, _binary(_op))
 for _alias, _op in UNARY_OPS.items():
     setattr(Builder, _alias, _unary(_op))
 for _alias, (_op, _prefix) in INC_DEC_OPS.items():

@@ -258,7 +258,7 @@ def test_positional_numbers(params, expected):
                                    "1.5", "12abc"])
 def test_positional_that_does_not_fit_is_a_located_error(given):
     rendered = compile_error("BEGIN { @ = $1 + 1; }", CompileOptions(params=[given]))
-    assert heads(rendered)[0].startswith("stdin:1:13: error: $1 ")
+    assert heads(rendered)[0].startswith("stdin:1:13: error: $1")
     assert given in heads(rendered)[0]
 
 

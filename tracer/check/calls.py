@@ -21,9 +21,8 @@ class CallRules:
                 # bpftrace 0.26 lets a builtin be written as a call: pid() is pid.
                 node.type = self._ident(ast.Ident(node.span, node.name))
                 return node.type
-            close = difflib.get_close_matches(node.name, FUNCTIONS, n=1)
             self.error(node.name_span, f"Unknown function: '{node.name}'",
-                       f"did you mean '{close[0]}'?" if close else None)
+                       lambda: _did_you_mean(node.name, list(FUNCTIONS)))
             for arg in node.args:
                 self.expr(arg)
             return None
@@ -32,7 +31,8 @@ class CallRules:
 
     def _check_call(self, fn: Function, node: ast.Call, place: Place) -> Optional[Type]:
         sig = fn.signature
-        if place not in sig.places:
+        misplaced = place not in sig.places
+        if misplaced:
             if sig.places == {Place.MAP_VALUE}:
                 self.error(node.span, f"{fn.name}() must be assigned to a map, as in "
                                       f"@name = {fn.name}()")
@@ -59,7 +59,7 @@ class CallRules:
             typ, ok = self._check_arg(fn, param.kind, arg)
             literals_ok = literals_ok and ok
             arg_types.append(typ)
-        if not arity_ok or not literals_ok:
+        if not arity_ok or not literals_ok or misplaced:
             return None
         if fn.check is not None:
             fn.check(self, node, arg_types)
@@ -83,3 +83,8 @@ class CallRules:
             self.error(arg.span, f"{fn.name}() expects {kind.value} here, not {typ}")
             return None, True
         return typ, True
+
+
+def _did_you_mean(name: str, names: list) -> "str | None":
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"did you mean '{close[0]}'?" if close else None

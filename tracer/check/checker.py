@@ -202,7 +202,7 @@ class Checker(ExpressionRules, CallRules):
         self._loop_body(stmt, loop_type)
 
     def _for_map(self, stmt: ast.ForMap) -> None:
-        info = self.map_info_for_read(stmt.map)
+        info = self.whole_map(stmt.map)
         element = None
         if info is not None:
             if info.aggregation is not None:
@@ -369,6 +369,16 @@ class Checker(ExpressionRules, CallRules):
                                  f"arguments: '{key}' when map expects arguments: '{info.key}'")
             return None
         info.key = merged
+        return info
+
+    def whole_map(self, ref: ast.MapRef) -> Optional[MapInfo]:
+        """A map named as a whole (`for ($kv : @m)`, `clear(@m)`), not one of its entries."""
+        info = self.maps.get(ref.name)
+        if info is None or info.value is None:
+            known = self.previous.maps.get(ref.name)
+            info = known if known is not None and known.assigned else None
+        if info is None:
+            self.deferred.append((ref.span, f"Undefined map: {ref.name}"))
         return info
 
     def map_value_for_update(self, ref: ast.MapRef) -> Optional[Type]:

@@ -8,7 +8,7 @@ from typing import Optional
 
 from .. import ast
 from ..builtins import BUILTINS
-from ..literals import LiteralError, parse_signed_int
+from ..literals import LiteralError, parse_signed_int, short
 from ..types import (ARITHMETIC_OPS, BOOL, COMPARISON_OPS, INT64, LOGICAL_OPS, UINT64, ArgsType,
                      BoolType, IntType, PointerType, StringType, StructRef, TupleType, Type,
                      literal_type, promote, settle_signs, signed_literal_type)
@@ -65,9 +65,8 @@ class ExpressionRules:
             return None
         builtin = BUILTINS.get(node.name)
         if builtin is None:
-            close = difflib.get_close_matches(node.name, [*BUILTINS, "args"], n=1)
             self.error(node.span, f"Unknown identifier: '{node.name}'",
-                       f"did you mean '{close[0]}'?" if close else None)
+                       lambda: _did_you_mean(node.name, [*BUILTINS, "args"]))
             return None
         reason = builtin.unavailable(self.options)
         if reason:
@@ -87,13 +86,13 @@ class ExpressionRules:
             value = parse_signed_int(text)
         except LiteralError as err:
             if "overflow" in err.message:
-                self.error(node.span, f"${node.index} is \"{text}\": {err.message}")
+                self.error(node.span, f"${node.index}: {err.message}")
             else:
-                self.error(node.span, f"${node.index} used numerically but given \"{text}\"",
-                           f"use str(${node.index}) for a string")
+                self.error(node.span, f"${node.index} used numerically but given "
+                                      f"\"{short(text)}\"", f"use str(${node.index}) for a string")
             return None
         if not -(1 << 63) <= value < 1 << 63:
-            self.error(node.span, f"${node.index} is \"{text}\", which does not fit in int64")
+            self.error(node.span, f"${node.index} is {text}, which does not fit in int64")
             return None
         return value
 
@@ -432,3 +431,8 @@ def _fold(op: str, left: int, right: int) -> Optional[int]:
         "<<": lambda: left << right, ">>": lambda: left >> right,
     }[op]()
     return value if -(1 << 63) <= value < 1 << 64 else None
+
+
+def _did_you_mean(name: str, names: list) -> "str | None":
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"did you mean '{close[0]}'?" if close else None

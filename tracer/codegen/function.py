@@ -168,8 +168,12 @@ class FunctionBuilder(ExpressionGen, StatementGen, StoreGen):
         typ = StringType(capacity)
         buf = self.buffer(typ)
         data = data[:capacity - 1]
-        if data:
-            self.copy(buf, c_string_literal(data), len(data))
+        # In pieces that clang turns into immediate stores: a C string literal has no address
+        # a BCC program can read from, so it is never copied with a helper.
+        for start in range(0, len(data), MEMCPY_INLINE_MAX):
+            piece = data[start:start + MEMCPY_INLINE_MAX]
+            self.line(f"__builtin_memcpy({buf} + {start}, {c_string_literal(piece)}, "
+                      f"{len(piece)});")
         return CValue(buf, typ)
 
     # -- variables ---------------------------------------------------------------------------

@@ -52,17 +52,17 @@ def str_result(ck, call: ast.Call, arg_types: list):
             return None
         else:
             call.args[1].type = literal_type(length)
+    capacity = ck.config.max_strlen if length is None else min(length, ck.config.max_strlen)
     given = _positional_text(ck, arg)
     if given is not None:
         text, node = given
         node.type = StringType(len(text) + 1)
         arg.type = node.type
-        call.info["constant"] = text if length is None else text[:length - 1]
+        call.info["constant"] = text[:capacity - 1]
         return StringType(len(call.info["constant"]) + 1)
     typ = ck.expr(arg)
     if typ is None:
         return None
-    capacity = ck.config.max_strlen if length is None else min(length, ck.config.max_strlen)
     if typ.is_string:
         return StringType(min(typ.capacity, capacity)) if length is not None else typ
     if not (typ.is_int or typ.is_pointer):

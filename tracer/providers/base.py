@@ -74,10 +74,14 @@ class Registry:
 
     def add(self, provider: Provider) -> None:
         for name in (provider.name, *provider.aliases):
-            self.providers[name] = provider
+            key = name.lower()
+            if key in self.providers:
+                raise RuntimeError(f"two probe types claim the name {name}")
+            self.providers[key] = provider
 
     def get(self, name: str) -> Optional[Provider]:
-        return self.providers.get(name)
+        """Probe type names are case-insensitive (bpftrace 0.24): begin is BEGIN."""
+        return self.providers.get(name.lower())
 
     def names(self) -> list[str]:
         return sorted({p.name for p in self.providers.values()})

@@ -6,6 +6,7 @@ nanoseconds; ``hz`` asks for a frequency instead.
 
 from __future__ import annotations
 
+from ..literals import LiteralError, parse_int
 from .base import Provider, Target
 
 PERF_TYPE_SOFTWARE = 1
@@ -26,11 +27,16 @@ class IntervalProvider(Provider):
             reporter.error(span, "interval probes are written interval:UNIT:N",
                            hint="UNIT is s, ms, us or hz; for example interval:s:1")
             return []
-        unit, count = parts
-        if not count.isdigit() or int(count) == 0:
-            reporter.error(span, f"interval: {count!r} is not a positive whole number")
+        unit, text = parts
+        try:
+            count = parse_int(text)
+        except LiteralError as err:
+            reporter.error(span, f"interval: {err.message}")
             return []
-        return [Target(self, f"interval:{unit}:{int(count)}", (unit, int(count)))]
+        if count == 0:
+            reporter.error(span, f"interval: '{text}' is not a positive whole number")
+            return []
+        return [Target(self, f"interval:{unit}:{count}", (unit, count))]
 
     def attach(self, bpf, target, fn_name):
         unit, count = target.parts

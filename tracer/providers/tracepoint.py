@@ -82,10 +82,8 @@ class TracepointProvider(Provider):
         else:
             matches = [wanted] if wanted in events else []
         if not matches:
-            close = difflib.get_close_matches(wanted, events, n=3, cutoff=0.6)
-            hint = ("did you mean " + " or ".join(f"tracepoint:{c}" for c in close) + "?") if close \
-                else "tracer -l is not here yet; list them with: ls /sys/kernel/tracing/events/"
-            reporter.error(span, f"tracepoint not found: {wanted}", hint=hint)
+            reporter.error(span, f"tracepoint not found: {wanted}",
+                           hint=lambda: _nearest(wanted, events))
         return [Target(self, f"tracepoint:{m}", tuple(m.split(":", 1))) for m in matches]
 
     def arg_fields(self, target: Target) -> Optional[dict[str, ArgField]]:
@@ -102,6 +100,13 @@ class TracepointProvider(Provider):
 
     def attach(self, bpf, target, fn_name):
         bpf.attach_tracepoint(tp=":".join(target.parts), fn_name=fn_name)
+
+
+def _nearest(wanted: str, events: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(wanted, events, n=3, cutoff=0.6)
+    if close:
+        return "did you mean " + " or ".join(f"tracepoint:{c}" for c in close) + "?"
+    return "tracer -l is not here yet; list them with: ls /sys/kernel/tracing/events/"
 
 
 @functools.lru_cache(maxsize=None)

@@ -67,7 +67,8 @@ class Session:
             self._run_trigger("begin")
             if not self._exit_requested:
                 self._release_child()
-                self._loop()
+                if self._waits_for_events():
+                    self._loop()
             self._drain()
             self._discarding = False
             self._run_trigger("end")
@@ -78,6 +79,12 @@ class Session:
         finally:
             self.close()
         return 0
+
+    def _waits_for_events(self) -> bool:
+        """A program of BEGIN and END probes only is done once BEGIN has run (bpftrace 0.24),
+        unless there is a command (-c) or a process (-p) to wait for."""
+        attached = any(not site.target.provider.trigger for site in self.compiled.sites)
+        return attached or self.child is not None or self.options.target_pid is not None
 
     def close(self) -> None:
         if self.child is not None:
@@ -248,6 +255,12 @@ class ProcessWatch:
         if not self._gone:
             self._gone = bool(self._poll.poll(0))
         return self._gone
+
+    def _waits_for_events(self) -> bool:
+        """A program of BEGIN and END probes only is done once BEGIN has run (bpftrace 0.24),
+        unless there is a command (-c) or a process (-p) to wait for."""
+        attached = any(not site.target.provider.trigger for site in self.compiled.sites)
+        return attached or self.child is not None or self.options.target_pid is not None
 
     def close(self) -> None:
         if self.fd is not None:
