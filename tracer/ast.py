@@ -141,6 +141,14 @@ class TupleLit(Expr):
 
 
 @dataclass
+class RecordLit(Expr):
+    """``(name=value, ...)``: a tuple whose elements have names (bpftrace 0.26)."""
+
+    names: list[str]
+    elements: list[Expr]
+
+
+@dataclass
 class FieldAccess(Expr):
     base: Expr
     field_name: str

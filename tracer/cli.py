@@ -14,7 +14,7 @@ import click
 from . import __version__, ast
 from .compiler import compile_program
 from .diagnostics import CompileError, TracerError
-from .options import CompileOptions
+from .options import CompileOptions, split_named
 from .output import TextOutput
 from .runtime.session import trace
 
@@ -47,12 +47,17 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
     """Trace the Linux kernel with a bpftrace program, compiled to eBPF through BCC.
 
     The program comes from -e, from FILE, or from standard input (-); the words after it are
-    its positional parameters, $1, $2, ...
+    its positional parameters, $1, $2, ... After `--` come more of them and the named ones
+    that getopt() reads: -- --name=value --flag.
     """
     name, text, params = read_program(program_text, list(args))
-    options = CompileOptions(params=params, has_child=command is not None, target_pid=pid,
-                             verbose=verbose)
+    more, named = split_named(click.get_current_context().obj or [])
+    options = CompileOptions(params=params + more, named=named,
+                             has_child=command is not None, target_pid=pid, verbose=verbose)
     compiled = compile_program(text, name, options)
+    if "help" in named:
+        _program_options(compiled.facts.getopts)
+        return
     for warning in compiled.warnings:
         click.echo(warning.render(compiled.source), err=True)
     if dry_run:
@@ -60,6 +65,14 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
         return
     _name_process("tracer")
     trace(compiled, options, TextOutput(sys.stdout.fileno()), command)
+
+
+def _program_options(getopts: dict[str, str]) -> None:
+    """`-- --help`: the named parameters the program reads, as bpftrace lists them."""
+    lines = ["HINT: expected program options:"]
+    lines += [f"--{name}: {doc}" if doc else f"--{name}" for name, doc in getopts.items()]
+    click.echo("\n".join(lines), err=True)
+    raise click.exceptions.Exit(1)
 
 
 def read_program(program_text: Optional[str], args: list[str]) -> tuple[str, str, list[str]]:
@@ -87,8 +100,15 @@ def _name_process(name: str) -> None:
 
 
 def main() -> None:
+    argv = sys.argv[1:]
+    # Words after `--` are the program's (named parameters and more positional ones); click
+    # would drop the `--` in some places and not in others, so it never sees them.
+    after: list[str] = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, after = argv[:split], argv[split + 1:]
     try:
-        cli.main(standalone_mode=False)
+        cli.main(argv, standalone_mode=False, obj=after)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as err:

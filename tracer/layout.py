@@ -15,6 +15,17 @@ from typing import Sequence, Union
 from .types import (BoolType, CountType, IntType, PointerType, StringType, TupleType, Type,
                     struct_layout)
 
+class Record(tuple):
+    """A decoded record: its values, in order, and the names of its fields."""
+
+    names: tuple[str, ...] = ()
+
+    def __new__(cls, names, values):
+        record = super().__new__(cls, values)
+        record.names = tuple(names)
+        return record
+
+
 Value = Union[int, bool, str, tuple]
 
 _INT_FORMATS = {(1, True): "<b", (1, False): "<B", (2, True): "<h", (2, False): "<H",
@@ -43,7 +54,8 @@ def decode_value(typ: Type, raw: bytes, offset: int = 0) -> Value:
     if isinstance(typ, BoolType):
         return raw[offset] != 0
     if isinstance(typ, TupleType):
-        return tuple(decode_value(t, raw, offset + o) for t, o in zip(typ.elements, typ.offsets))
+        values = [decode_value(t, raw, offset + o) for t, o in zip(typ.elements, typ.offsets)]
+        return Record(typ.names, values) if typ.is_record else tuple(values)
     if isinstance(typ, IntType):
         return struct.unpack_from(_INT_FORMATS[typ.size, typ.signed], raw, offset)[0]
     if isinstance(typ, (PointerType, CountType)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 
 def _notice_to_stderr(message: str) -> None:
@@ -14,6 +14,9 @@ def _notice_to_stderr(message: str) -> None:
 @dataclass
 class CompileOptions:
     params: list[str] = field(default_factory=list)  # positional parameters: $1 is params[0]
+    # Named parameters (after `--` on the command line): --name=value is "value", a bare
+    # --name is True. getopt() reads them.
+    named: dict[str, Union[str, bool]] = field(default_factory=dict)
     has_child: bool = False  # -c was given, so cpid means something
     target_pid: Optional[int] = None  # -p
     verbose: bool = False
@@ -25,3 +28,15 @@ class CompileOptions:
 
     def param_bytes(self, index: int) -> bytes:
         return self.param_text(index).encode("utf-8", "surrogateescape")
+
+
+def split_named(words: list[str]) -> tuple[list[str], dict[str, Union[str, bool]]]:
+    """The words after `--` on the command line: (positional parameters, named parameters)."""
+    positional, named = [], {}
+    for word in words:
+        if word.startswith("--") and len(word) > 2:
+            name, eq, value = word[2:].partition("=")
+            named[name] = value if eq else True
+        else:
+            positional.append(word)
+    return positional, named

@@ -337,6 +337,18 @@ class Builder(Transformer):
     def tuple(self, children):
         return ast.TupleLit(span_of(children), nodes(children))
 
+    def record(self, children):
+        fields = [c for c in children if isinstance(c, tuple)]
+        names = [name.value for name, _ in fields]
+        for i, (name, _) in enumerate(fields):
+            if name.value in names[:i]:
+                self.reporter.error(token_span(name), f"Named argument list already contains "
+                                                      f"name: {name.value}")
+        return ast.RecordLit(span_of(children), names, [value for _, value in fields])
+
+    def field_value(self, children):
+        return (children[0], children[2])
+
     def sizeof_type(self, children):
         return ast.Sizeof(span_of(children), children[2])
 

@@ -129,7 +129,17 @@ class PointerType(Type):
 
 @dataclass(frozen=True)
 class TupleType(Type):
+    """A tuple, or a record when its elements have names: `(a=1, b="x")` (bpftrace 0.26)."""
+
     elements: tuple[Type, ...] = ()
+    names: Optional[tuple[str, ...]] = None
+
+    @property
+    def is_record(self) -> bool:
+        return self.names is not None
+
+    def index_of(self, name: str) -> Optional[int]:
+        return self.names.index(name) if self.names and name in self.names else None
 
     @property
     def offsets(self) -> tuple[int, ...]:
@@ -144,6 +154,8 @@ class TupleType(Type):
         return max((e.align for e in self.elements), default=1)
 
     def __str__(self) -> str:
+        if self.names:
+            return "record(" + ", ".join(f"{n}={e}" for n, e in zip(self.names, self.elements)) + ")"
         return "(" + ", ".join(str(e) for e in self.elements) + ")"
 
 
@@ -274,10 +286,18 @@ def promote(current: Optional[Type], new: Type) -> Optional[Type]:
     if isinstance(current, StringType) and isinstance(new, StringType):
         return StringType(max(current.capacity, new.capacity))
     if isinstance(current, TupleType) and isinstance(new, TupleType):
-        if len(current.elements) != len(new.elements):
+        if len(current.elements) != len(new.elements) or current.is_record != new.is_record:
             return None
-        merged = [promote(a, b) for a, b in zip(current.elements, new.elements)]
-        return None if None in merged else TupleType(tuple(merged))
+        if current.is_record:
+            # Fields match by name; the first order seen is kept.
+            if set(current.names) != set(new.names):
+                return None
+            pairs = [(t, new.elements[new.names.index(n)])
+                     for n, t in zip(current.names, current.elements)]
+        else:
+            pairs = list(zip(current.elements, new.elements))
+        merged = [promote(a, b) for a, b in pairs]
+        return None if None in merged else TupleType(tuple(merged), current.names)
     if isinstance(current, PointerType) and isinstance(new, PointerType):
         if current.target is None or new.target is None or current.target == new.target:
             return current if current.target is not None else new

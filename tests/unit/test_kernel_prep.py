@@ -64,8 +64,12 @@ def notices() -> list[str]:
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
-    monkeypatch.delenv("BCC_KERNEL_SOURCE", raising=False)
-    monkeypatch.delenv("TRACER_CACHE_DIR", raising=False)
+    # The code under test sets BCC_KERNEL_SOURCE in os.environ. delenv of an unset variable
+    # records nothing to undo, so set it first: teardown then restores whatever was there
+    # (nothing), and no fake headers tree leaks into later tests' tracer processes.
+    for name in ("BCC_KERNEL_SOURCE", "TRACER_CACHE_DIR"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     (tmp_path / "modules" / RELEASE).mkdir(parents=True)
     (tmp_path / "usr/src").mkdir(parents=True)
     return dict(usr_src=str(tmp_path / "usr/src"), cache_dir=str(tmp_path / "cache"),

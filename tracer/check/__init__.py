@@ -30,6 +30,8 @@ class ProgramFacts:
     # Per probe site (by site index): its variables with their final types, in the order the
     # code generator numbers them.
     variables: dict[int, list[Variable]] = field(default_factory=dict)
+    # The named parameters the program reads with getopt(), with their descriptions.
+    getopts: dict[str, str] = field(default_factory=dict)
 
 
 def check_program(sites: list[ProbeSite], options: CompileOptions, config: Config,
@@ -45,6 +47,12 @@ def check_program(sites: list[ProbeSite], options: CompileOptions, config: Confi
     # What needed the whole program to be seen (a map read but assigned nowhere).
     for span, message in checker.deferred:
         reporter.error(span, message)
+    unexpected = sorted(set(options.named) - set(checker.getopts) - {"help"})
+    if unexpected:
+        expected = " ".join(f"--{name}" for name in checker.getopts) or "none"
+        reporter.error(None, "unexpected program command line options: " +
+                       " ".join(f"--{name}" for name in unexpected),
+                       hint=f"expected program options: {expected}")
     variables = {}
     for index, site_vars in checker.variables.items():
         for variable in site_vars:
@@ -52,7 +60,7 @@ def check_program(sites: list[ProbeSite], options: CompileOptions, config: Confi
             if not variable.assigned:
                 reporter.warning(variable.span, f"Variable {variable.name} was never assigned to.")
         variables[index] = site_vars
-    return ProgramFacts(maps=checker.maps, variables=variables)
+    return ProgramFacts(maps=checker.maps, variables=variables, getopts=checker.getopts)
 
 
 def _round(sites, options, config, learned: TypeFacts) -> Checker:

@@ -31,6 +31,9 @@ class CallRules:
 
     def _check_call(self, fn: Function, node: ast.Call, place: Place) -> Optional[Type]:
         sig = fn.signature
+        if fn.ends_probe and "for-loop" in self.loops:
+            self.error(node.span, f"{fn.name}() is not allowed in a for-loop",
+                       hint="set a variable, break out of the loop, then call it")
         misplaced = place not in sig.places
         if misplaced:
             if sig.places == {Place.MAP_VALUE}:

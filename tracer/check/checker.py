@@ -33,6 +33,7 @@ class Checker(ExpressionRules, CallRules):
         # Errors that only hold once the whole program has been seen (a map read but assigned
         # nowhere): reported if this round turns out to be the last.
         self.deferred: list[tuple[Span, str]] = []
+        self.getopts: dict[str, str] = {}  # named parameters getopt() reads: name -> description
         self.config = config
         self.reporter = reporter
         self.previous = previous

@@ -29,6 +29,7 @@ class ExpressionRules:
             ast.Var: self._var, ast.MapRef: self._map_read, ast.Call: self._call_expr,
             ast.Binary: self._binary, ast.Unary: self._unary, ast.IncDec: self._inc_dec,
             ast.Cast: self._cast, ast.Ternary: self._ternary, ast.TupleLit: self._tuple,
+            ast.RecordLit: self._record,
             ast.FieldAccess: self._field, ast.TupleIndex: self._tuple_index,
             ast.Index: self._index, ast.Sizeof: self._sizeof, ast.Offsetof: self._offsetof,
             ast.BlockExpr: self._block_expr,
@@ -290,7 +291,7 @@ class ExpressionRules:
             return None
         return merged
 
-    def _tuple(self, node: ast.TupleLit) -> Optional[Type]:
+    def _tuple(self, node) -> Optional[Type]:
         types = [self.value(e) for e in node.elements]
         if None in types:
             return None
@@ -300,6 +301,10 @@ class ExpressionRules:
                 return None
         return TupleType(tuple(types))
 
+    def _record(self, node: ast.RecordLit) -> Optional[Type]:
+        typ = self._tuple(node)
+        return None if typ is None else TupleType(typ.elements, tuple(node.names))
+
     # -- fields and elements -----------------------------------------------------------------
 
     def _field(self, node: ast.FieldAccess) -> Optional[Type]:
@@ -308,6 +313,14 @@ class ExpressionRules:
         base = self.expr(node.base)
         if base is None:
             return None
+        if isinstance(base, TupleType) and base.is_record:
+            index = base.index_of(node.field_name)
+            if index is None:
+                self.error(node.span, f"Record does not contain a field named "
+                                      f"'{node.field_name}'",
+                           hint="its fields are: " + ", ".join(base.names))
+                return None
+            return base.elements[index]
         if isinstance(base, PointerType) and isinstance(base.target, StructRef) or \
                 isinstance(base, StructRef):
             self.error(node.span, f"Can not access field '{node.field_name}': reading kernel "

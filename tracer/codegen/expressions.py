@@ -14,7 +14,7 @@ from ..builtins import BUILTINS
 from ..functions import FUNCTIONS
 from ..types import (BOOL, UINT64, BoolType, PointerType, TupleType, Type, arithmetic_result,
                      comparison_signed)
-from .values import CValue, c_scalar_type, c_wide_type
+from .values import CValue, c_scalar_type, c_wide_type, int_literal
 
 SHIFT_MASK = 63
 
@@ -29,7 +29,7 @@ class ExpressionGen:
             ast.ParamCount: self._param_count, ast.Var: self._var, ast.MapRef: self._map_read,
             ast.Call: self._call, ast.Binary: self._binary, ast.Unary: self._unary,
             ast.IncDec: self._inc_dec, ast.Cast: self._cast, ast.Ternary: self._ternary,
-            ast.TupleLit: self._tuple, ast.FieldAccess: self._field,
+            ast.TupleLit: self._tuple, ast.RecordLit: self._tuple, ast.FieldAccess: self._field,
             ast.TupleIndex: self._tuple_index, ast.Index: self._index, ast.Sizeof: self._sizeof,
             ast.BlockExpr: self._block_expr,
         }
@@ -172,7 +172,8 @@ class ExpressionGen:
     def tuples_equal(self, left: CValue, right: CValue) -> str:
         same = self.temp("u8 {} = 1")
         for i in range(len(left.type.elements)):
-            equal = self.compare("==", self.element(left, i), self.element(right, i))
+            j = i if not left.type.is_record else right.type.index_of(left.type.names[i])
+            equal = self.compare("==", self.element(left, i), self.element(right, j))
             self.line(f"{same} = {same} & {equal.text};")
         return same
 
@@ -255,7 +256,7 @@ class ExpressionGen:
         self.close_block()
         return result
 
-    def _tuple(self, node: ast.TupleLit) -> CValue:
+    def _tuple(self, node) -> CValue:
         result = CValue(self.buffer(node.type), node.type)
         for i, element in enumerate(node.elements):
             self.store(self.element(result, i), self.expr(element))
@@ -264,6 +265,9 @@ class ExpressionGen:
     # -- fields and elements -----------------------------------------------------------------
 
     def _field(self, node: ast.FieldAccess) -> CValue:
+        if node.base.type is not None and node.base.type.is_tuple:  # a record's field
+            base = self.expr(node.base)
+            return self.element(base, base.type.index_of(node.field_name))
         target = self.site.target
         fld = target.provider.arg_fields(target)[node.field_name]
         return CValue(target.provider.emit_arg(self, fld), node.type)
@@ -278,12 +282,4 @@ class ExpressionGen:
         index = self.expr(node.index)
         return self.read_pointer(base, node.type, index.as_u64)
 
-
-
-def int_literal(value: int) -> str:
-    if value == -(1 << 63):
-        return "(-9223372036854775807LL - 1)"
-    if value < 0:
-        return f"({value}LL)"
-    return f"{value}ULL" if value >= 1 << 63 else f"{value}LL"
 

@@ -25,7 +25,9 @@ class StoreGen:
                 self.copy(dest.text, value.text, typ.size)
             else:
                 for i in range(len(typ.elements)):
-                    self.store(self.element(dest, i), self.element(value, i))
+                    # A record's fields go by name: its value may list them in another order.
+                    j = i if not typ.is_record else value.type.index_of(typ.names[i])
+                    self.store(self.element(dest, i), self.element(value, j))
         else:
             self.line(f"{dest.text} = {self.convert(value, typ)};")
 

@@ -48,3 +48,12 @@ def c_scalar_type(typ: Type) -> str:
 def c_wide_type(typ: Type) -> str:
     """The C type a scalar is computed in: 64 bits, with its sign."""
     return "s64" if isinstance(typ, IntType) and typ.signed else "u64"
+
+
+def int_literal(value: int) -> str:
+    """An integer as a C literal of the right signedness (INT64_MIN has no literal of its own)."""
+    if value == -(1 << 63):
+        return "(-9223372036854775807LL - 1)"
+    if value < 0:
+        return f"({value}LL)"
+    return f"{value}ULL" if value >= 1 << 63 else f"{value}LL"

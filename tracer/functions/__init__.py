@@ -4,7 +4,7 @@ code generator look names up here and never branch on a name."""
 
 from __future__ import annotations
 
-from . import aggregations, output, strings
+from . import aggregations, output, params, strings
 from .base import ANYWHERE, Function, Kind, MAP_VALUE_ONLY, Param, Place, Signature, STATEMENT_ONLY
 from .output import EXIT_EVENT_ID
 
@@ -19,7 +19,7 @@ def _registry(*modules) -> dict[str, Function]:
     return table
 
 
-FUNCTIONS = _registry(output, aggregations, strings)
+FUNCTIONS = _registry(output, aggregations, strings, params)
 
 __all__ = ["ANYWHERE", "EXIT_EVENT_ID", "FUNCTIONS", "Function", "Kind", "MAP_VALUE_ONLY",
            "Param", "Place", "STATEMENT_ONLY", "Signature"]

@@ -92,6 +92,8 @@ class Function:
     # Arguments the checker must not type as ordinary expressions (str($1) reads the
     # parameter's text, not its number): the function's check types them.
     raw_args: frozenset = field(default_factory=frozenset)
+    # It ends the probe (exit()): a for loop's body, a callback, cannot do that.
+    ends_probe: bool = False
 
     @property
     def aggregation(self) -> bool:

@@ -61,5 +61,5 @@ FUNCTIONS = [
                        places=STATEMENT_ONLY),
              VOID, emit_printf, check=check_printf),
     Function("exit", "stop tracing: run END, print the maps, exit",
-             Signature(places=STATEMENT_ONLY), VOID, emit_exit),
+             Signature(places=STATEMENT_ONLY), VOID, emit_exit, ends_probe=True),
 ]

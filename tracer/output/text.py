@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..layout import Record
 from .base import MapSnapshot, Output, Value
 
 
@@ -10,6 +11,8 @@ def format_value(value) -> str:
     parentheses, strings bare."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Record):
+        return "{ " + ", ".join(f".{n} = {format_value(v)}" for n, v in zip(value.names, value)) + " }"
     if isinstance(value, tuple):
         return "(" + ", ".join(format_value(v) for v in value) + ")"
     return str(value)
@@ -19,7 +22,7 @@ def format_key(key) -> str:
     """A map key: several keys (a tuple) are listed inside the brackets without parentheses."""
     if key is None:
         return ""
-    if isinstance(key, tuple):
+    if isinstance(key, tuple) and not isinstance(key, Record):
         return "[" + ", ".join(format_value(k) for k in key) + "]"
     return f"[{format_value(key)}]"
 

@@ -42,6 +42,15 @@ class ExpandContext:
 
     notice: Callable[[str], None] = lambda message: None
     verbose: bool = False
+    missing_probes: str = "error"  # bpftrace's config: error, warn or ignore
+
+    def missing(self, reporter: Reporter, span: Span, message: str, hint=None) -> None:
+        """An attach point that matches nothing: an error, a warning or nothing at all, as
+        the program's missing_probes setting says."""
+        if self.missing_probes == "error":
+            reporter.error(span, message, hint=hint)
+        elif self.missing_probes == "warn":
+            reporter.warning(span, message, hint=hint)
 
 
 class Provider:

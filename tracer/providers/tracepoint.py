@@ -82,8 +82,8 @@ class TracepointProvider(Provider):
         else:
             matches = [wanted] if wanted in events else []
         if not matches:
-            reporter.error(span, f"tracepoint not found: {wanted}",
-                           hint=lambda: _nearest(wanted, events))
+            ctx.missing(reporter, span, f"tracepoint not found: {wanted}",
+                        hint=lambda: _nearest(wanted, events))
         return [Target(self, f"tracepoint:{m}", tuple(m.split(":", 1))) for m in matches]
 
     def arg_fields(self, target: Target) -> Optional[dict[str, ArgField]]:

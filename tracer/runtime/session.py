@@ -74,7 +74,8 @@ class Session:
             self._run_trigger("end")
             self._report_lost()
             self.output.end_of_trace()
-            self._print_maps()
+            if self.compiled.config.print_maps_on_exit:
+                self._print_maps()
             self.output.flush()
         finally:
             self.close()
