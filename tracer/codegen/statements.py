@@ -50,6 +50,8 @@ class StatementGen:
         self._expr_stmt(ast.ExprStmt(stmt.span, stmt.expr))
 
     def _let(self, stmt: ast.Let) -> None:
+        if stmt.target.symbol.type is None:
+            return  # declared, never assigned: nothing holds it (the checker warned)
         dest = self.variable(stmt.target.symbol)
         if stmt.value is not None:
             self.store(dest, self.expr(stmt.value))
