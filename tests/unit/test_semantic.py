@@ -332,7 +332,9 @@ def test_string_equality_is_allowed():
 @pytest.mark.parametrize("text, head", [
     ("foo:bar { @ = 1; }", "stdin:1:1: error: unknown probe type 'foo'"),
     ("i:s:0 { @ = 1; }", "stdin:1:1: error: interval: '0' is not a positive whole number"),
-    ("interval:x:1 { @ = 1; }", "stdin:1:1: error: interval probes are written interval:UNIT:N"),
+    ("interval:x:1 { @ = 1; }",
+     "stdin:1:1: error: interval probes are written interval:UNIT:N or interval:N"),
+    ("interval:1x { @ = 1; }", "stdin:1:1: error: interval: invalid integer suffix 'x'"),
     ("BEGIN:x { @ = 1; }", "stdin:1:1: error: BEGIN takes no arguments"),
 ])
 def test_bad_attach_points(text, head):
@@ -403,3 +405,12 @@ def test_warnings_do_not_stop_compilation():
     compiled = compiled_ok("BEGIN { @ = (int64)-7 / (uint32)2; }")
     assert len(compiled.warnings) == 1
     assert "int probe_0(" in compiled.c_text
+
+
+@pytest.mark.parametrize("attach, name", [
+    ("interval:1s", "interval:ns:1000000000"), ("interval:250ms", "interval:ns:250000000"),
+    ("interval:1000", "interval:ns:1000"), ("i:s:2", "interval:s:2"), ("i:hz:99", "interval:hz:99"),
+])
+def test_interval_forms(attach, name):
+    (site,) = compiled_ok(f"{attach} {{ @ = 1; }}").sites
+    assert site.target.name == name

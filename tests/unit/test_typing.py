@@ -371,9 +371,17 @@ def test_macro_expansion_is_hygienic():
     ("macro m(x) { x } BEGIN { $v = m(); }", "Call to m() has arguments that do not match any "
                                              "definition."),
     ("macro m() { return; } BEGIN { }", "'return' statement is not allowed in a macro"),
+    ("macro m() { break; } BEGIN { while (1) { m(); } }",
+     "'break' statement is not allowed in a macro"),
 ])
 def test_macro_refusals(text, message):
     assert message in errors(text)
+
+
+def test_a_loop_inside_a_macro_may_break_and_a_bare_name_calls_it():
+    c = compiled("macro depth() { 3 } macro walk(@m) { for ($j : 0..depth) { "
+                 "if ($j == 2) { break; } @m[$j] = 1; } } BEGIN { walk(@seen); }")
+    assert c.facts.maps["@seen"].key == INT8
 
 
 # ---- config ------------------------------------------------------------------------------------

@@ -43,11 +43,10 @@ class MacroExpander:
                                                 f"{param.name}")
             seen.add(param.name)
         maps = {p.name for p in macro.params if p.name.startswith("@")}
+        for jump in _escaping_jumps([macro.body, macro.value]):
+            self.reporter.error(jump.span, f"'{jump.kind}' statement is not allowed in a macro")
         for node in ast.walk([macro.body, macro.value]):
-            if isinstance(node, ast.Jump):
-                self.reporter.error(node.span, f"'{node.kind}' statement is not allowed in a "
-                                               f"macro")
-            elif isinstance(node, (ast.MapRef, ast.ForMap)):
+            if isinstance(node, (ast.MapRef, ast.ForMap)):
                 ref = node.map if isinstance(node, ast.ForMap) else node
                 if ref.name not in maps:
                     self.reporter.error(ref.span, f"Unhygienic access to map: {ref.name}. Maps "
@@ -182,6 +181,22 @@ class _Substitution:
             elif isinstance(value, list) and value and isinstance(value[0], ast.Node):
                 setattr(node, f.name, [self.rewrite(v) for v in value])
         return node
+
+
+LOOPS = (ast.While, ast.ForRange, ast.ForMap)
+
+
+def _escaping_jumps(roots) -> list[ast.Jump]:
+    """The jumps that would leave a macro's body: every return, and a break or continue that
+    is not inside a loop of the body itself."""
+    found, stack = [], [(root, False) for root in roots if root is not None]
+    while stack:
+        node, in_loop = stack.pop()
+        if isinstance(node, ast.Jump) and (node.kind == "return" or not in_loop):
+            found.append(node)
+        inner = in_loop or isinstance(node, LOOPS)
+        stack.extend((child, inner) for child in ast.children(node))
+    return sorted(found, key=lambda j: (j.span.line, j.span.col))
 
 
 def _respan(root: ast.Node, span) -> None:

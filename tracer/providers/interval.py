@@ -11,7 +11,7 @@ from .base import Provider, Target
 
 PERF_TYPE_SOFTWARE = 1
 PERF_COUNT_SW_CPU_CLOCK = 0
-UNIT_NANOSECONDS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000}
+UNIT_NANOSECONDS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 
 class IntervalProvider(Provider):
@@ -23,9 +23,13 @@ class IntervalProvider(Provider):
     context_type = "void"
 
     def expand(self, parts, span, reporter, ctx):
+        if len(parts) == 1:
+            # interval:1s, interval:500ms, interval:1000000 (nanoseconds): bpftrace 0.26.
+            parts = ["ns", parts[0]]
         if len(parts) != 2 or (parts[0] not in UNIT_NANOSECONDS and parts[0] != "hz"):
-            reporter.error(span, "interval probes are written interval:UNIT:N",
-                           hint="UNIT is s, ms, us or hz; for example interval:s:1")
+            reporter.error(span, "interval probes are written interval:UNIT:N or interval:N",
+                           hint="UNIT is s, ms, us or hz, as in interval:s:1; N alone is "
+                                "nanoseconds or takes a unit, as in interval:1s")
             return []
         unit, text = parts
         try:
