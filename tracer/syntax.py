@@ -99,7 +99,9 @@ class Builder(Transformer):
         macros = [c for c in children if isinstance(c, ast.MacroDef)]
         for extra in configs[1:]:
             self.reporter.error(extra.span, "duplicate config block")
-        if configs and probes and children.index(probes[0]) < children.index(configs[0]):
+        first_item = next((i for i, c in enumerate(children)
+                           if isinstance(c, (ast.Probe, ast.MacroDef))), None)
+        if configs and first_item is not None and first_item < children.index(configs[0]):
             self.reporter.error(configs[0].span, "config must appear before probes and macros")
         return ast.Program(span_of(children), probes, configs[0] if configs else None, macros)
 
