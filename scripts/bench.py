@@ -33,6 +33,47 @@ int main(int argc, char **argv) {
 }
 """
 COUNT_PROGRAM = "tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }"
+SCRIPT_LINES = 1000
+
+
+def long_script(lines: int = SCRIPT_LINES) -> str:
+    """A script of the given length that bpftrace 0.17 accepts too: probes with predicates,
+    maps, conditions, a ternary and printf, as a long runbook script would have."""
+    out: list[str] = []
+    i = 0
+    while len(out) < lines:
+        out += [
+            f"interval:ms:{i + 1} /cpu == {i % 4}/ {{",
+            f"  $x = (nsecs % 1000) + {i};",
+            f"  @count_{i % 50}[comm, pid] = count();",
+            "  if ($x > 500 && pid != 0) {",
+            f"    @big[{i % 7}] = $x * 2 - 1;",
+            "  } else if ($x < 10) {",
+            '    printf("small %d %s\\n", $x, comm);',
+            "  } else {",
+            "    @other = @other + 1;",
+            "  }",
+            '  $s = $x > 100 ? "hi" : "lo";',
+            "  @str[$s] = count();",
+            "}",
+        ]
+        i += 1
+    out = out[:lines]
+    out[-1] = "}"  # the last probe ends on the last line (its body cut short, still whole)
+    return "\n".join(out) + "\n"
+
+
+def compile_in_process(text: str, runs: int) -> float:
+    """Median seconds for tracer to parse, check and generate C for ``text``, in process (the
+    issue's target: under 0.1 s for a 1,000-line script)."""
+    from tracer.compiler import compile_program
+    compile_program("BEGIN { exit(); }")  # the parser is built once per process
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        compile_program(text, "bench.bt", environ={})
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def tools() -> dict[str, list[str]]:
@@ -85,9 +126,13 @@ def main() -> None:
         subprocess.run(["gcc", "-O2", "-o", loop, src], check=True)
         base = statistics.median(workload_ns(run([loop, str(args.calls)])[2])
                                  for _ in range(args.runs))
+        script = os.path.join(tmp, "long.bt")
+        with open(script, "w") as f:
+            f.write(long_script())
         wall: dict[str, list[float]] = {"tracer": [], "bpftrace": []}
         rss: dict[str, list[float]] = {"tracer": [], "bpftrace": []}
         added: dict[str, list[float]] = {"tracer": [], "bpftrace": []}
+        dry: dict[str, list[float]] = {"tracer": [], "bpftrace": []}
         for _ in range(args.runs):
             for name, argv in cmds.items():  # alternate, so drift hits both alike
                 seconds, peak, _ = run(argv + ["-e", "BEGIN { exit(); }"])
@@ -95,11 +140,17 @@ def main() -> None:
                 rss[name].append(peak / 1024)
                 _, _, out = run(argv + ["-c", f"{loop} {args.calls}", "-e", COUNT_PROGRAM])
                 added[name].append(workload_ns(out) - base)
+                # -d: parse, check and generate code for the long script, load nothing.
+                dry[name].append(run(argv + ["-d", script])[0])
+        in_process = compile_in_process(long_script(), args.runs)
     print(f"{'measure (median of ' + str(args.runs) + ')':<28} {'tracer':>12} {'bpftrace':>12} "
           f"{'unit':<6} {'ratio':>7}")
     print(row("start-up wall time", wall, "s"))
     print(row("start-up peak memory", rss, "MiB"))
     print(row("added cost per event", added, "ns"))
+    print(row(f"-d of a {SCRIPT_LINES}-line script", dry, "s"))
+    print(f"(tracer in process: parse, check and C for {SCRIPT_LINES} lines: "
+          f"{in_process * 1000:.1f} ms; target under 100 ms)")
     print(f"(untraced getppid(): {base:.1f} ns per call)")
 
 
