@@ -358,34 +358,51 @@ def walk(root: object) -> Iterator[Node]:
 SPANS = frozenset({"span", "name_span", "op_span"})
 
 
-def dump(node: object, indent: int = 0) -> str:
-    """An indented rendering of a tree, for ``-d``: one node a line, types where known."""
-    pad = "  " * indent
-    if isinstance(node, list):
-        return "\n".join(dump(item, indent) for item in node)
-    if not isinstance(node, Node):
-        return pad + repr(node)
-    scalars, kids = [], []
-    for f in fields(node):
-        if f.name in SPANS or not f.compare:  # facts the checker added are shown as types
+def dump(root: object, indent: int = 0) -> str:
+    """An indented rendering of a tree, for ``-d``: one node a line, types where known. It
+    walks with a stack of its own, so a tree thousands of levels deep prints like any other."""
+    lines: list[str] = []
+    stack: list[tuple[object, int]] = [(root, indent)]
+    while stack:
+        node, depth = stack.pop()
+        pad = "  " * depth
+        if isinstance(node, _Label):
+            lines.append(f"{pad}{node.name}:")
             continue
-        value = getattr(node, f.name)
-        if isinstance(value, (Node, list)) and value != []:
-            kids.append((f.name, value))
-        elif value is not None and value != [] and value is not False and \
-                not (f.default == value and f.name in ("pointers", "array_given")):
-            scalars.append(f"{f.name}={value!r}")
-    head = f"{pad}{type(node).__name__}"
-    if scalars:
-        head += " " + " ".join(scalars)
-    typ = getattr(node, "type", None)
-    if typ is not None:
-        head += f" :: {typ}"
-    lines = [head]
-    for name, value in kids:
-        if isinstance(value, list):
-            lines.append(f"{pad}  {name}:")
-            lines.append(dump(value, indent + 2))
-        else:
-            lines.append(dump(value, indent + 1))
+        if isinstance(node, list):
+            stack.extend((item, depth) for item in reversed(node))
+            continue
+        if not isinstance(node, Node):
+            lines.append(pad + repr(node))
+            continue
+        scalars, kids = [], []
+        for f in fields(node):
+            if f.name in SPANS or not f.compare:  # facts the checker added are shown as types
+                continue
+            value = getattr(node, f.name)
+            if isinstance(value, (Node, list)) and value != []:
+                kids.append((f.name, value))
+            elif value is not None and value != [] and value is not False and \
+                    not (f.default == value and f.name in ("pointers", "array_given")):
+                scalars.append(f"{f.name}={value!r}")
+        head = f"{pad}{type(node).__name__}"
+        if scalars:
+            head += " " + " ".join(scalars)
+        typ = getattr(node, "type", None)
+        if typ is not None:
+            head += f" :: {typ}"
+        lines.append(head)
+        for name, value in reversed(kids):
+            if isinstance(value, list):
+                stack.append((value, depth + 2))
+                stack.append((_Label(name), depth + 1))
+            else:
+                stack.append((value, depth + 1))
     return "\n".join(lines)
+
+
+class _Label:
+    """A field name heading a list in ``dump``'s output."""
+
+    def __init__(self, name: str):
+        self.name = name

@@ -408,3 +408,22 @@ def test_config_refusals(text, message):
 def test_older_config_names_still_work():
     c = compile_program("config = { strlen = 48 } BEGIN { }", environ={})
     assert c.config.max_strlen == 48
+
+
+# ---- depth -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("opening, closing", [("-(", ")"), ("str(", ")"), ("!(", ")")])
+def test_bpftraces_nesting_depth_compiles_and_dumps(opening, closing):
+    # bpftrace takes expressions 5,000 levels deep; so does tracer, with two attach points
+    # (each gets its own copy of the tree) and in -d's dump of the tree.
+    inner = '"x"' if opening == "str(" else "1"
+    text = "BEGIN, END { @v = " + opening * 5000 + inner + closing * 5000 + "; }"
+    c = compiled(text)
+    assert len(c.sites) == 2
+    assert ast.dump(c.program).count("\n") > 5000
+
+
+def test_deeper_than_the_limit_is_a_located_error():
+    text = "BEGIN { @v = " + "-(" * 12000 + "1" + ")" * 12000 + "; }"
+    assert errors(text) == ["the expression is nested more than 10000 levels deep"]
