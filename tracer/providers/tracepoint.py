@@ -16,7 +16,7 @@ import re
 from typing import Optional
 
 from ..runtime import kernel
-from ..types import IntType, StringType
+from ..types import INT8, IntType, PointerType, StringType
 from .base import ArgField, Provider, Target
 
 FIELD_RE = re.compile(r"field:(?P<decl>[^;]+);\s*offset:(?P<offset>\d+);\s*size:(?P<size>\d+);"
@@ -40,8 +40,9 @@ def available_events(tracefs: str) -> tuple[str, ...]:
         return tuple(sorted(line.strip() for line in f if line.strip()))
 
 
-def parse_format(text: str) -> dict[str, ArgField]:
-    """The fields of an event's format file, common_* fields included, by name."""
+def parse_format(text: str, user_pointers: bool = False) -> dict[str, ArgField]:
+    """The fields of an event's format file, common_* fields included, by name. A pointer
+    field points into user memory when ``user_pointers`` says so (a system call's arguments)."""
     fields = {}
     for m in FIELD_RE.finditer(text):
         decl = m.group("decl").strip()
@@ -57,7 +58,9 @@ def parse_format(text: str) -> dict[str, ArgField]:
         elif size not in (1, 2, 4, 8):
             typ = None
         elif "*" in ctype:
-            typ = IntType(64, False)
+            pointee = ctype.replace("*", " ").split()
+            target = INT8 if "char" in pointee else None
+            typ = PointerType(target, user=True if user_pointers else None)
         else:
             base = " ".join(w for w in ctype.split() if w not in ("const", "volatile"))
             typ = IntType(size * 8, signed or base in SIGNED_C_TYPES)
@@ -96,7 +99,8 @@ class TracepointProvider(Provider):
             gen.line(f"bpf_probe_read_kernel({buf}, {field.size}, (char *)ctx + {field.offset});")
             gen.line(f"{buf}[{field.size - 1}] = 0;")
             return buf
-        return f"(*({field.type.ctype} *)((char *)ctx + {field.offset}))"
+        ctype = field.type.ctype if isinstance(field.type, IntType) else "u64"
+        return f"(*({ctype} *)((char *)ctx + {field.offset}))"
 
     def attach(self, bpf, target, fn_name):
         bpf.attach_tracepoint(tp=":".join(target.parts), fn_name=fn_name)
@@ -112,4 +116,5 @@ def _nearest(wanted: str, events: tuple[str, ...]) -> str:
 @functools.lru_cache(maxsize=None)
 def read_fields(tracefs: str, category: str, event: str) -> dict[str, ArgField]:
     with open(os.path.join(tracefs, "events", category, event, "format")) as f:
-        return parse_format(f.read())
+        # A system call's pointer arguments point into the calling process's memory.
+        return parse_format(f.read(), user_pointers=category == "syscalls")
