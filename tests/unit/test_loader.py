@@ -57,3 +57,11 @@ def test_map_references_are_left_alone():
     main = bytearray(ld_imm64(1, markers.CONSTANT_TAG << 32))
     struct.pack_into("<B", main, 1, 1 | 1 << 4)
     assert link(bytes(main) + EXIT, [], {0: 99}) == bytes(main) + EXIT
+
+
+def test_a_map_marker_becomes_a_map_fd_reference():
+    main = ld_imm64(1, markers.MAP_TAG << 32 | 2) + EXIT
+    code = insns(link(main, [], {}, {2: 41}))
+    op, regs, _, imm = code[0]
+    assert (op, regs, imm) == (BPF_LD_IMM64, 1 | 1 << 4, 41)  # src register BPF_PSEUDO_MAP_FD
+    assert code[1][3] == 0

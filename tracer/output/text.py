@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..layout import Record
-from .base import MapSnapshot, Output, Value
+from .base import MapSnapshot, Output
 
 
 def format_value(value) -> str:

@@ -20,13 +20,14 @@ BTF line information in the verifier's messages.
 from __future__ import annotations
 
 import ctypes
-import functools
 import os
 import struct
 from dataclasses import dataclass, field
+from typing import Optional
 
 from ..codegen.markers import CALLBACK_TAG, CONSTANT_TAG, MAP_TAG
 from ..diagnostics import TracerError
+from .libbpf import ProgLoadOpts, libbpf
 
 BPF_LD_IMM64 = 0x18
 BPF_PSEUDO_MAP_FD = 1
@@ -53,7 +54,7 @@ class LoadError(Exception):
 
 
 def link(main: bytes, callbacks: list[bytes], constants: dict[int, int],
-         maps: dict[int, int] = {}) -> bytes:
+         maps: Optional[dict[int, int]] = None) -> bytes:
     """The probe's instructions followed by its callbacks', every marker resolved."""
     starts, position = [], len(main) // 8
     for code in callbacks:
@@ -74,7 +75,8 @@ def link(main: bytes, callbacks: list[bytes], constants: dict[int, int],
             _set_imm(code, i, _s32(value & 0xFFFFFFFF))
             _set_imm(code, i + 1, _s32(value >> 32))
         elif high == MAP_TAG:
-            INSN.pack_into(code, i * 8, op, (regs & 0xF) | BPF_PSEUDO_MAP_FD << 4, off, maps[low])
+            INSN.pack_into(code, i * 8, op, (regs & 0xF) | BPF_PSEUDO_MAP_FD << 4, off,
+                           (maps or {})[low])
             _set_imm(code, i + 1, 0)
     return bytes(code)
 
@@ -117,59 +119,14 @@ def _dump(bpf, lib, name: str) -> bytes:
     return ctypes.string_at(start, lib.bpf_function_size(bpf.module, name.encode()))
 
 
-# ---- libbpf: BTF that names the functions, and the load itself --------------------------------
-
-class _LoadOpts(ctypes.Structure):
-    # struct bpf_prog_load_opts (libbpf >= 1.0)
-    _fields_ = [
-        ("sz", ctypes.c_size_t), ("attempts", ctypes.c_int),
-        ("expected_attach_type", ctypes.c_int), ("prog_btf_fd", ctypes.c_uint32),
-        ("prog_flags", ctypes.c_uint32), ("prog_ifindex", ctypes.c_uint32),
-        ("kern_version", ctypes.c_uint32), ("attach_btf_id", ctypes.c_uint32),
-        ("attach_prog_fd", ctypes.c_uint32), ("attach_btf_obj_fd", ctypes.c_uint32),
-        ("fd_array", ctypes.c_void_p),
-        ("func_info", ctypes.c_void_p), ("func_info_cnt", ctypes.c_uint32),
-        ("func_info_rec_size", ctypes.c_uint32),
-        ("line_info", ctypes.c_void_p), ("line_info_cnt", ctypes.c_uint32),
-        ("line_info_rec_size", ctypes.c_uint32),
-        ("log_level", ctypes.c_uint32), ("log_size", ctypes.c_uint32),
-        ("log_buf", ctypes.c_char_p), ("log_true_size", ctypes.c_uint32),
-    ]
-
-
-@functools.lru_cache(maxsize=1)
-def _libbpf():
-    try:
-        lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
-    except OSError as err:
-        raise TracerError(f"cannot load libbpf: {err}",
-                          hint="install libbpf1 (it comes with python3-bpfcc)") from None
-    signatures = {
-        "btf__new_empty": ([], ctypes.c_void_p),
-        "btf__free": ([ctypes.c_void_p], None),
-        "btf__add_int": ([ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int],
-                         ctypes.c_int),
-        "btf__add_func_proto": ([ctypes.c_void_p, ctypes.c_int], ctypes.c_int),
-        "btf__add_func_param": ([ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int], ctypes.c_int),
-        "btf__add_func": ([ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int],
-                          ctypes.c_int),
-        "btf__load_into_kernel": ([ctypes.c_void_p], ctypes.c_int),
-        "btf__fd": ([ctypes.c_void_p], ctypes.c_int),
-        "bpf_prog_load": ([ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                           ctypes.c_size_t, ctypes.POINTER(_LoadOpts)], ctypes.c_int),
-    }
-    for name, (args, result) in signatures.items():
-        fn = getattr(lib, name)
-        fn.argtypes, fn.restype = args, result
-    return lib
-
+# ---- BTF that names the functions, and the load itself ------------------------------------
 
 BTF_FUNC_STATIC, BTF_FUNC_GLOBAL = 0, 1
 
 
 def _load_with_btf(image: ProgramImage, code: bytes, lengths: list[int]) -> int:
     """Load a program made of several functions: the kernel needs BTF func_info for each."""
-    lib = _libbpf()
+    lib = libbpf()
     btf = lib.btf__new_empty()
     if not btf:
         raise TracerError("libbpf could not create BTF for a program with loops")
@@ -189,7 +146,7 @@ def _load_with_btf(image: ProgramImage, code: bytes, lengths: list[int]) -> int:
             position += length
         records = [v for pair in zip(starts, type_ids) for v in pair]
         func_info = (ctypes.c_uint32 * len(records))(*records)
-        opts = _LoadOpts(sz=ctypes.sizeof(_LoadOpts), prog_btf_fd=lib.btf__fd(btf),
+        opts = ProgLoadOpts(sz=ctypes.sizeof(ProgLoadOpts), prog_btf_fd=lib.btf__fd(btf),
                          func_info=ctypes.cast(func_info, ctypes.c_void_p),
                          func_info_cnt=len(names), func_info_rec_size=8)
         fd = lib.bpf_prog_load(image.prog_type, image.name.encode(), b"GPL", code,

@@ -13,26 +13,12 @@ import functools
 from typing import Iterator
 
 from ..diagnostics import TracerError
-
-
-@functools.lru_cache(maxsize=1)
-def _libbpf():
-    try:
-        lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
-    except OSError as err:
-        raise TracerError(f"cannot load libbpf: {err}",
-                          hint="install libbpf1 (it comes with python3-bpfcc)") from None
-    lib.bpf_map_get_next_key.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
-    lib.bpf_map_get_next_key.restype = ctypes.c_int
-    lib.bpf_map_lookup_elem.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
-    lib.bpf_map_lookup_elem.restype = ctypes.c_int
-    lib.libbpf_num_possible_cpus.restype = ctypes.c_int
-    return lib
+from .libbpf import libbpf
 
 
 @functools.lru_cache(maxsize=1)
 def possible_cpus() -> int:
-    n = _libbpf().libbpf_num_possible_cpus()
+    n = libbpf().libbpf_num_possible_cpus()
     if n <= 0:
         raise TracerError("cannot tell how many CPUs this machine may have")
     return n
@@ -42,7 +28,7 @@ def entries(fd: int, key_size: int, value_size: int,
             per_cpu: bool = False) -> Iterator[tuple[bytes, list[bytes]]]:
     """Every (key, values) of a hash or array map; ``values`` has one item per possible CPU
     for a per-CPU map, else just one."""
-    lib = _libbpf()
+    lib = libbpf()
     stride = (value_size + 7) // 8 * 8
     cpus = possible_cpus() if per_cpu else 1
     key = ctypes.create_string_buffer(max(key_size, 1))
