@@ -9,6 +9,8 @@ that side's statements are emitted inside an ``if``.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from .. import ast
 from ..builtins import BUILTINS
 from ..functions import FUNCTIONS
@@ -157,10 +159,11 @@ class ExpressionGen:
         cast = "s64" if signed else "u64"
         return self.scalar(f"(u8)(({cast})({left.text}) {op} ({cast})({right.text}))", BOOL)
 
-    def strings_equal(self, left: CValue, right: CValue) -> str:
-        """A u8 temporary: 1 when two strings are equal. Both are NUL-terminated within their
-        capacity, so looking as far as the shorter capacity is enough."""
-        n = min(left.type.capacity, right.type.capacity)
+    def strings_equal(self, left: CValue, right: CValue, limit: Optional[int] = None) -> str:
+        """A u8 temporary: 1 when two strings are equal (in their first ``limit`` bytes, when
+        given). Both are NUL-terminated within their capacity, so looking as far as the
+        shorter capacity is enough."""
+        n = min(left.type.capacity, right.type.capacity, *([limit] if limit is not None else []))
         same = self.temp("u8 {} = 1")
         i = self.fresh("i")
         self.open_block(f"for (int {i} = 0; {i} < {n}; {i}++) {{")

@@ -114,15 +114,8 @@ def check_strncmp(ck, call: ast.Call, arg_types: list) -> None:
 
 
 def emit_strncmp(gen, call: ast.Call) -> CValue:
-    a, b = gen.expr(call.args[0]), gen.expr(call.args[1])
-    n = min(call.info["n"], a.type.capacity, b.type.capacity)
-    differ = gen.temp("s64 {} = 0")
-    i = gen.fresh("i")
-    gen.open_block(f"for (int {i} = 0; {i} < {n}; {i}++) {{")
-    gen.line(f"if ({a.text}[{i}] != {b.text}[{i}]) {{ {differ} = 1; break; }}")
-    gen.line(f"if ({a.text}[{i}] == 0) break;")
-    gen.close_block()
-    return CValue(differ, INT64)
+    same = gen.strings_equal(gen.expr(call.args[0]), gen.expr(call.args[1]), call.info["n"])
+    return gen.scalar(f"(s64)!{same}", INT64)
 
 
 def _search(gen, haystack: CValue, needle: CValue) -> str:
