@@ -119,15 +119,28 @@ class CompileError(Exception):
 
 @dataclass
 class Reporter:
-    """Collects diagnostics while a pass walks the program, so one run reports every error."""
+    """Collects diagnostics while a pass walks the program, so one run reports every error.
+    The same message at the same place is kept once: a probe with several attach points is
+    checked once for each, and its mistakes would otherwise repeat."""
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    _seen: set = field(default_factory=set, repr=False)
+
+    def _add(self, diagnostic: Diagnostic) -> None:
+        key = (diagnostic.severity, diagnostic.span, diagnostic.message)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.diagnostics.append(diagnostic)
 
     def error(self, span: Span | None, message: str, hint: Hint = None) -> None:
-        self.diagnostics.append(Diagnostic("error", message, span, hint))
+        self._add(Diagnostic("error", message, span, hint))
 
     def warning(self, span: Span | None, message: str, hint: Hint = None) -> None:
-        self.diagnostics.append(Diagnostic("warning", message, span, hint))
+        self._add(Diagnostic("warning", message, span, hint))
+
+    def extend(self, diagnostics) -> None:
+        for diagnostic in diagnostics:
+            self._add(diagnostic)
 
     @property
     def errors(self) -> list[Diagnostic]:

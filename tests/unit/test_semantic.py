@@ -357,10 +357,11 @@ def test_every_error_is_reported():
     ]
 
 
-def test_errors_in_two_attach_points_of_one_probe_are_each_reported_once_per_site():
-    # One probe, two sites: each site is checked, so a mistake shows for each of them.
+def test_an_error_in_a_probe_with_two_attach_points_is_reported_once():
+    # One probe, two sites: each site is checked, but the same mistake at the same place is
+    # one message.
     rendered = compile_error("BEGIN, END { @ = pidd; }")
-    assert heads(rendered) == ["stdin:1:18: error: Unknown identifier: 'pidd'"] * 2
+    assert heads(rendered) == ["stdin:1:18: error: Unknown identifier: 'pidd'"]
 
 
 # ---- warnings -------------------------------------------------------------------------------

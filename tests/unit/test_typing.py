@@ -100,7 +100,8 @@ def test_a_variable_widened_later_is_read_with_its_final_type():
     ("(uint8)1 << 3", UINT64),
     ("1 < 2", BOOL), ("1 == 1", BOOL), ("$x && 0", BOOL), ("!5", BOOL),
     ('"a" == "b"', BOOL), ("(1, 2) == (1, 2)", BOOL),
-    ("-(uint8)3", INT64), ("~(uint16)1", UINT16), ("~(int32)1", INT32),
+    ("-(uint8)3", UINT64), ("-(int8)3", INT64), ("~(uint16)1", UINT64), ("~(int32)1", INT64),
+    ("*(uint16 *)0", UINT16), ("*1000", UINT64),
     ("true & false", BOOL),
 ])
 def test_operator_result_types(src, typ):

@@ -43,7 +43,7 @@ def check_program(sites: list[ProbeSite], options: CompileOptions, config: Confi
         if facts.same_as(learned):
             break  # nothing new: this round saw the final types
         learned = facts
-    reporter.diagnostics.extend(checker.reporter.diagnostics)
+    reporter.extend(checker.reporter.diagnostics)
     # What needed the whole program to be seen (a map read but assigned nowhere).
     for span, message in checker.deferred:
         reporter.error(span, message)

@@ -197,23 +197,21 @@ class ExpressionRules:
         if node.op == "!":
             if typ.is_integral or typ.is_pointer:
                 return BOOL
-        elif node.op == "-":
-            if typ.is_integral:
-                return INT64
-        elif node.op == "~":
+        elif node.op in ("-", "~"):
+            # 64 bits, with the operand's sign (bpftrace 0.26): -(uint8)3 is a uint64.
             if isinstance(typ, IntType):
-                return IntType(typ.bits, typ.is_signed)
-            if typ.is_bool:
-                return IntType(8, False)
+                return INT64 if typ.signed else UINT64
         elif node.op == "*":
             return self._deref(node, typ)
         self.error(node.span, f"The {node.op} operator can not be used on expressions of type "
                               f"{typ}")
         return None
 
-    def _deref(self, node: ast.Unary, typ: Type) -> Optional[Type]:
+    def _deref(self, node: ast.Expr, typ: Type) -> Optional[Type]:
+        if isinstance(typ, IntType):
+            return UINT64  # an integer taken as an address: 8 bytes read there, as in bpftrace
         if not isinstance(typ, PointerType):
-            self.error(node.span, f"Can not dereference type '{typ}': it is not a pointer",
+            self.error(node.span, f"Can not dereference type '{typ}'. It is not a pointer.",
                        hint="cast it to a pointer first, as in *(uint64 *)$addr")
             return None
         target = typ.target

@@ -198,16 +198,17 @@ class ExpressionGen:
         if node.op == "!":
             return self.scalar(f"(u8)!({operand.text})", BOOL)
         if node.op == "-":
-            return self.scalar(f"(s64)(0 - {operand.as_u64})", node.type)
+            return self.scalar(f"({c_wide_type(node.type)})(0 - {operand.as_u64})", node.type)
         if node.op == "~":
-            return self.scalar(f"({c_scalar_type(node.type)})~({operand.as_u64})", node.type)
+            return self.scalar(f"({c_wide_type(node.type)})~({operand.as_u64})", node.type)
         return self.read_pointer(operand, node.type)
 
     def read_pointer(self, pointer: CValue, typ: Type, index: str = "0") -> CValue:
-        """The value a pointer points to (``*p``, ``p[i]``), read with the probe-read helper
-        of its address space."""
+        """The value a pointer (or an integer taken as an address) points to: ``*p``,
+        ``p[i]``, read with the probe-read helper of its address space."""
+        user = pointer.type.user if pointer.type.is_pointer else None
         helper = {True: "bpf_probe_read_user", False: "bpf_probe_read_kernel"}.get(
-            pointer.type.user, "bpf_probe_read")
+            user, "bpf_probe_read")
         value = self.temp(f"{c_scalar_type(typ)} {{}} = 0")
         self.line(f"{helper}(&{value}, {typ.size}, (void *)({pointer.as_u64} + "
                   f"({index}) * {typ.size}));")
