@@ -65,3 +65,17 @@ def test_a_map_marker_becomes_a_map_fd_reference():
     op, regs, _, imm = code[0]
     assert (op, regs, imm) == (BPF_LD_IMM64, 1 | 1 << 4, 41)  # src register BPF_PSEUDO_MAP_FD
     assert code[1][3] == 0
+
+
+def test_a_refusal_is_explained_by_the_logs_last_words_and_a_hint():
+    from tracer.runtime.loader import LoadError, explain
+    log = ("0: (b7) r6 = 0\nbpf: Argument list too long\n1: (07) r6 += 1\n"
+           "2: (85) call bpf_ktime_get_ns#5\n3: (6d) if r0 s> r6 goto pc-3 BPF program is too "
+           "large. Processed 1000001 insn\nprocessed 1000001 insns (limit 1000000)\n")
+    last, hint = explain(LoadError("Argument list too long", log))
+    assert last.splitlines() == ["1: (07) r6 += 1", "2: (85) call bpf_ktime_get_ns#5",
+                                 "3: (6d) if r0 s> r6 goto pc-3 BPF program is too large. "
+                                 "Processed 1000001 insn"]
+    assert "while loop" in hint
+    _, hint = explain(LoadError("Permission denied", "R1 invalid mem access 'scalar'\n"))
+    assert "-v" in hint

@@ -22,6 +22,8 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -97,18 +99,58 @@ def load(bpf, lib, image: ProgramImage) -> int:
     code = link(main, callbacks, image.constants, image.maps)
     if callbacks:
         return _load_with_btf(image, code, [len(main) // 8, *(len(c) // 8 for c in callbacks)])
-    log = ctypes.create_string_buffer(LOG_SIZE)
-    fd = lib.bcc_func_load(bpf.module, image.prog_type, image.name.encode(), code, len(code),
-                           lib.bpf_module_license(bpf.module),
-                           lib.bpf_module_kern_version(bpf.module), 0, None, 0, None, -1)
-    if fd < 0:
+    def load_once(log_level: int, log) -> int:
+        return lib.bcc_func_load(bpf.module, image.prog_type, image.name.encode(), code,
+                                 len(code), lib.bpf_module_license(bpf.module),
+                                 lib.bpf_module_kern_version(bpf.module), log_level, log,
+                                 LOG_SIZE if log is not None else 0, None, -1)
+
+    # On a refusal BCC complains on stderr in its own words (and sometimes retries itself);
+    # that is kept out of sight, and the verifier's log asked for once more, to explain.
+    with capture_stderr():
+        fd = load_once(0, None)
         err = ctypes.get_errno()
-        # Load again with the verifier's log on, to say why.
-        lib.bcc_func_load(bpf.module, image.prog_type, image.name.encode(), code, len(code),
-                          lib.bpf_module_license(bpf.module),
-                          lib.bpf_module_kern_version(bpf.module), 1, log, LOG_SIZE, None, -1)
-        raise LoadError(os.strerror(err), log.value.decode(errors="replace"))
-    return fd
+        if fd >= 0:
+            return fd
+        log = ctypes.create_string_buffer(LOG_SIZE)
+        load_once(1, log)
+    raise LoadError(os.strerror(err), log.value.decode(errors="replace"))
+
+
+@contextmanager
+def capture_stderr():
+    """Whatever native code writes to file descriptor 2 meanwhile is dropped."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def explain(err: LoadError) -> tuple[str, str]:
+    """(the verifier's last words, a hint) for a refused program, from its log."""
+    lines = [line for line in err.log.splitlines() if line.strip()
+             and not line.startswith(("bpf: ", "processed ", "verification time"))]
+    last = "\n".join(lines[-3:])
+    for marker, hint in REFUSALS:
+        if marker in err.log:
+            return last, hint
+    return last, "run with -v for the verifier's whole log, and -d for the generated C"
+
+
+# What the verifier's log says -> what to do about it.
+REFUSALS = [
+    ("BPF program is too large", "the verifier could not follow every path to the end: a while "
+     "loop needs a bound it can see (compare with a constant), or use for ($i : a..b)"),
+    ("infinite loop detected", "a while loop must visibly end: compare its variable with a "
+     "constant, or use for ($i : a..b)"),
+    ("back-edge", "a loop the verifier cannot bound: use for ($i : a..b)"),
+    ("combined stack size", "the probe uses too much stack: lower max_strlen, or split it"),
+]
 
 
 def _dump(bpf, lib, name: str) -> bytes:

@@ -26,7 +26,7 @@ from ..types import COUNT
 from ..printf import render
 from . import kernel, maps
 from .child import Child
-from .loader import LoadError, ProgramImage, load
+from .loader import LoadError, ProgramImage, explain, load
 from .testrun import run_once
 
 POLL_MS = 100  # how long one wait for events lasts; bounds how late a stop is noticed
@@ -118,9 +118,10 @@ class Session:
             try:
                 fd = load(self.bpf, bcc.lib, image)
             except LoadError as err:
+                last, hint = explain(err)
+                whole = f"\n{err.log.rstrip()}" if self.options.verbose else ""
                 raise TracerError(f"the kernel refused the program for {site.target.name}: "
-                                  f"{err}\n{err.log.rstrip()}",
-                                  hint="run with -d to see the generated C") from None
+                                  f"{err}\n{last}{whole}", hint=hint) from None
             # Handed to BCC so that its attach functions and cleanup know the program.
             fn = BPF.Function(self.bpf, site.function_name.encode(), fd)
             self.bpf.funcs[fn.name] = fn
