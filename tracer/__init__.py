@@ -16,16 +16,18 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
-def compile(text: str, name: str = "stdin", params=(), has_child: bool = False):
-    """Parse, check and generate C for a program; raises CompileError with located errors."""
+def compile(text: str, name: str = "stdin", params=(), has_child: bool = False, named=None):
+    """Parse, check and generate C for a program; raises CompileError with located errors.
+    ``named`` holds the named parameters getopt() reads ({"name": "value" or True})."""
     from .compiler import compile_program
     from .options import CompileOptions
 
-    return compile_program(text, name, CompileOptions(params=list(params), has_child=has_child))
+    return compile_program(text, name, CompileOptions(params=list(params), has_child=has_child,
+                                                      named=dict(named or {})))
 
 
 def run(text: str, name: str = "stdin", params=(), command: str | None = None,
-        pid: int | None = None, output_fd: int = 1) -> int:
+        pid: int | None = None, output_fd: int = 1, named=None) -> int:
     """Compile and run a program as the CLI does, writing bpftrace's text output to
     ``output_fd``; returns when the program ends (exit(), the command or process ending, or
     SIGINT/SIGTERM). Needs root."""
@@ -34,6 +36,7 @@ def run(text: str, name: str = "stdin", params=(), command: str | None = None,
     from .output import TextOutput
     from .runtime.session import trace
 
-    options = CompileOptions(params=list(params), has_child=command is not None, target_pid=pid)
+    options = CompileOptions(params=list(params), has_child=command is not None, target_pid=pid,
+                             named=dict(named or {}))
     compiled = compile_program(text, name, options)
     return trace(compiled, options, TextOutput(output_fd), command)
