@@ -99,7 +99,7 @@ def _syntax_diagnostic(err: lark.exceptions.UnexpectedInput, text: str) -> Diagn
         lines = text.splitlines() or [""]
         line = len(lines)
         col = len(lines[-1]) + 1
-        expected = _expected_words(getattr(err, "expected", ()))
+        expected = _expected_words(getattr(err, "expected", ()), at_end=True)
         return Diagnostic("error", "syntax error: unexpected end of program" + expected,
                           Span(line, max(col - 1, 1), line, col))
     assert isinstance(err, lark.exceptions.UnexpectedToken)
@@ -109,9 +109,17 @@ def _syntax_diagnostic(err: lark.exceptions.UnexpectedInput, text: str) -> Diagn
     return Diagnostic("error", f"syntax error: unexpected {value!r}{expected}", token_span(tok))
 
 
-def _expected_words(expected) -> str:
+def _expected_words(expected, at_end: bool = False) -> str:
     names = sorted(set(expected))
-    if not names or len(names) > 6:
+    if len(names) > 6:
+        # Many tokens could come next; the likeliest fix is a closing one (at the end of the
+        # program, an unclosed block).
+        order = ("RBRACE", "RPAR", "SEMICOLON") if at_end else ("SEMICOLON", "RBRACE", "RPAR")
+        for closing in order:
+            if closing in names:
+                return f", expecting {TOKEN_WORDS[closing]}"
+        return ""
+    if not names:
         return ""
     words = [TOKEN_WORDS.get(n, _literal_of(n)) for n in names]
     return ", expecting " + " or ".join(words)

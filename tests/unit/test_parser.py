@@ -357,7 +357,7 @@ def test_hash_elsewhere_is_not_a_shebang():
      "BEGIN { @ = $; }\n"
      "            ~"),
     ('BEGIN { printf("x") @y = 1; }',
-     "stdin:1:21: error: syntax error: unexpected '@y'\n"
+     "stdin:1:21: error: syntax error: unexpected '@y', expecting ';'\n"
      'BEGIN { printf("x") @y = 1; }\n'
      "                    ~~"),
     ("BEGIN { @x = = 1 }",
@@ -385,11 +385,11 @@ def test_syntax_error_rendering(text, rendered):
 
 @pytest.mark.parametrize("text, rendered", [
     ("BEGIN { @x = 1",
-     "stdin:1:14: error: syntax error: unexpected end of program\n"
+     "stdin:1:14: error: syntax error: unexpected end of program, expecting '}'\n"
      "BEGIN { @x = 1\n"
      "             ~"),
     ("BEGIN {\n  @x = 1\n",
-     "stdin:2:8: error: syntax error: unexpected end of program\n"
+     "stdin:2:8: error: syntax error: unexpected end of program, expecting '}'\n"
      "  @x = 1\n"
      "       ~"),
     ("BEGIN { @ = 1 } foo",

@@ -137,7 +137,8 @@ def test_casts(src, typ):
 def test_impossible_casts_are_refused():
     assert errors('BEGIN { $v = (uint8)"x"; }') == ['Cannot cast from "string[2]" to "uint8"']
     # A name in parentheses before a value: typedef names come with kernel types (BTF).
-    assert errors("BEGIN { $v = (nosuchtype)1; }")[0] == "syntax error: unexpected '1'"
+    assert errors("BEGIN { $v = (nosuchtype)1; }")[0] == \
+        "syntax error: unexpected '1', expecting ';'"
 
 
 def test_sizeof_is_a_constant_of_the_type_size():
