@@ -12,6 +12,7 @@ a map written in two places); ``binary_result`` its rule for what an operator yi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Optional
 
 
@@ -141,17 +142,30 @@ class TupleType(Type):
     def index_of(self, name: str) -> Optional[int]:
         return self.names.index(name) if self.names and name in self.names else None
 
+    # Worked out once per type: a tuple nested thousands deep would otherwise lay out its
+    # inner tuples again at every level.
+    @cached_property
+    def _layout(self) -> tuple[tuple[int, ...], int]:
+        return struct_layout(self.elements)
+
     @property
     def offsets(self) -> tuple[int, ...]:
-        return struct_layout(self.elements)[0]
+        return self._layout[0]
 
     @property
     def size(self) -> int:  # type: ignore[override]
-        return struct_layout(self.elements)[1]
+        return self._layout[1]
 
-    @property
+    @cached_property
     def align(self) -> int:  # type: ignore[override]
         return max((e.align for e in self.elements), default=1)
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.elements, self.names))
+
+    def __hash__(self) -> int:  # tuple types key the C declarations; nesting makes hashing deep
+        return self._hash
 
     def __str__(self) -> str:
         if self.names:

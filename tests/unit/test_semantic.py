@@ -415,3 +415,28 @@ def test_warnings_do_not_stop_compilation():
 def test_interval_forms(attach, name):
     (site,) = compiled_ok(f"{attach} {{ @ = 1; }}").sites
     assert site.target.name == name
+
+
+@pytest.mark.parametrize("text, undefined", [
+    ("BEGIN { @a = @a; }", ["@a"]),
+    ("BEGIN { @a = @b; @b = @a; }", ["@b", "@a"]),
+])
+def test_a_map_given_only_an_undefined_maps_value_is_undefined(text, undefined):
+    # bpftrace: a map copied from one nothing assigns has no type either.
+    assert [h.split("error: ")[1] for h in heads(compile_error(text))] == [
+        f"Undefined map: {name}" for name in undefined]
+
+
+@pytest.mark.parametrize("text, value_type", [
+    ("BEGIN { @a = @a + 1; }", "int64"),
+    ('BEGIN { @a = @b; } END { @b = "x"; }', "string[2]"),
+    ("BEGIN { @a = @a; @a = 2; }", "int8"),  # a literal, widened where it is stored
+])
+def test_a_map_read_before_its_assignment_takes_the_assigned_type(text, value_type):
+    compiled = compiled_ok(text)
+    assert str(compiled.facts.maps["@a"].value) == value_type
+
+
+def test_a_builtin_written_as_a_call_can_be_stored_in_a_map():
+    compiled = compiled_ok("BEGIN { @n = cpu(); }")
+    assert str(compiled.facts.maps["@n"].value) == "uint32"

@@ -19,7 +19,7 @@ from ..types import (BoolType, CountType, IntType, TupleType, Type, VOID, arithm
                      fits, literal_type, promote)
 from .calls import CallRules
 from .expressions import ExpressionRules
-from .symbols import MapInfo, Scope, TypeFacts, Variable
+from .symbols import MapInfo, Scopes, TypeFacts, Variable
 from .typespec import resolve_type_spec
 
 MAX_DEPTH = 10_000  # expressions and blocks nested deeper than this are refused
@@ -33,6 +33,7 @@ class Checker(ExpressionRules, CallRules):
         # Errors that only hold once the whole program has been seen (a map read but assigned
         # nowhere): reported if this round turns out to be the last.
         self.deferred: list[tuple[Span, str]] = []
+        self.provisional_reads: set[int] = set()  # ids of map reads given a stand-in 0
         self.getopts: dict[str, str] = {}  # named parameters getopt() reads: name -> description
         self.config = config
         self.reporter = reporter
@@ -41,7 +42,7 @@ class Checker(ExpressionRules, CallRules):
         self.var_types: dict[tuple, Type] = {}
         self.variables: dict[int, list[Variable]] = {}
         self.site: Optional[ProbeSite] = None
-        self.scope = Scope()
+        self.scope = Scopes()
         self.loops: list[str] = []  # enclosing loops, innermost last: "while", "for"
         self.depth = 0
         self._stmt_rules = {
@@ -68,7 +69,7 @@ class Checker(ExpressionRules, CallRules):
     def check_site(self, site: ProbeSite) -> None:
         self.site = site
         self.variables[site.index] = []
-        self.scope = Scope()
+        self.scope = Scopes()
         self.loops = []
         if site.predicate is not None:
             self.condition(site.predicate, "predicate")
@@ -76,7 +77,7 @@ class Checker(ExpressionRules, CallRules):
 
     def _block(self, block: ast.Block, new_scope: bool = True) -> None:
         if new_scope:
-            self.scope = Scope(self.scope)
+            self.scope.push()
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
@@ -93,7 +94,7 @@ class Checker(ExpressionRules, CallRules):
         finally:
             self.depth -= 1
             if new_scope:
-                self.scope = self.scope.parent
+                self.scope.pop()
 
     def stmt(self, stmt: ast.Stmt) -> None:
         rule = self._stmt_rules.get(type(stmt))
@@ -222,7 +223,7 @@ class Checker(ExpressionRules, CallRules):
             self.error(stmt.var.span, f"Loop declaration shadows existing variable: "
                                       f"{stmt.var.name}")
             return
-        self.scope = Scope(self.scope)
+        self.scope.push()
         self.loops.append("for-loop")
         try:
             variable = self.declare(stmt.var, stmt)
@@ -235,7 +236,7 @@ class Checker(ExpressionRules, CallRules):
             self._block(stmt.body, new_scope=False)
         finally:
             self.loops.pop()
-            self.scope = self.scope.parent
+            self.scope.pop()
 
     def _jump(self, stmt: ast.Jump) -> None:
         if stmt.kind in ("break", "continue"):
@@ -255,7 +256,7 @@ class Checker(ExpressionRules, CallRules):
         variables = self.variables[self.site.index]
         variable = Variable(var.name, (self.site.index, id(decl_node)), len(variables), var.span)
         variables.append(variable)
-        self.scope.names[var.name] = variable
+        self.scope.declare(var.name, variable)
         previous = self.previous.variables.get(variable.key)
         if previous is not None:
             self.var_types[variable.key] = previous
@@ -268,7 +269,7 @@ class Checker(ExpressionRules, CallRules):
         if isinstance(target, ast.Var):
             self.store_var(target, typ, span, value)
         elif isinstance(target, ast.MapRef):
-            self.store_map(target, typ, span, aggregation)
+            self.store_map(target, typ, span, aggregation, value)
         else:
             self.error(target.span, "invalid assignment target")
 
@@ -311,13 +312,15 @@ class Checker(ExpressionRules, CallRules):
                              f"'{typ}' when variable already has a type '{declared}'")
 
     def store_map(self, ref: ast.MapRef, typ: Type, span: Span,
-                  aggregation: Optional[str]) -> None:
+                  aggregation: Optional[str], value: Optional[ast.Expr] = None) -> None:
         info = self.map_entry(ref)
         if info is None:
             return
         if not (typ.storable or aggregation is not None):
             self.error(span, f"Value '{typ}' cannot be assigned to a map.")
             return
+        if not info.assigned:
+            info.value = info.aggregation = None  # a stand-in 0 from a read: not a type yet
         if info.value is not None and info.aggregation != aggregation:
             self.error(span, f"Type mismatch for {ref.name}: trying to assign value of type "
                              f"'{typ}' when map already has a type '{info.value}'")
@@ -327,7 +330,11 @@ class Checker(ExpressionRules, CallRules):
             self.error(span, f"Type mismatch for {ref.name}: trying to assign value of type "
                              f"'{typ}' when map already has a type '{info.value}'")
             return
-        info.value, info.aggregation, info.assigned = merged, aggregation, True
+        # A map given only another map's provisional 0 (`@a = @a`, `@a = @b; @b = @a`) has
+        # still not been given a type: bpftrace calls both undefined.
+        copied_unknown = isinstance(value, ast.MapRef) and id(value) in self.provisional_reads
+        info.value, info.aggregation = merged, aggregation
+        info.assigned = info.assigned or not copied_unknown
         ref.type = merged
 
     def map_entry(self, ref: ast.MapRef) -> Optional[MapInfo]:
@@ -340,7 +347,8 @@ class Checker(ExpressionRules, CallRules):
             info = MapInfo(ref.name, ref.span, keyed=known.keyed if known else None,
                            key=known.key if known else None,
                            value=known.value if learned else None,
-                           aggregation=known.aggregation if learned else None)
+                           aggregation=known.aggregation if learned else None,
+                           assigned=learned)
             self.maps[ref.name] = info
         keyed = bool(ref.keys)
         if info.keyed is not None and info.keyed != keyed:
@@ -405,11 +413,13 @@ class Checker(ExpressionRules, CallRules):
         info = self.map_entry(ref)
         if info is None:
             return None
-        if info.value is None:
+        if not info.assigned:
             # Read before anything has assigned it (`@n = @n + 1`): an integer 0 for now, as
             # in bpftrace; an error if no round ever finds an assignment.
             self.deferred.append((ref.span, f"Undefined map: {ref.name}"))
-            info.value = literal_type(0)
+            self.provisional_reads.add(id(ref))
+            if info.value is None:
+                info.value = literal_type(0)
         return info
 
     # -- shared type rules -------------------------------------------------------------------

@@ -12,7 +12,6 @@ from ..literals import LiteralError, parse_signed_int, short
 from ..types import (ARITHMETIC_OPS, BOOL, COMPARISON_OPS, INT64, LOGICAL_OPS, UINT64, ArgsType,
                      BoolType, IntType, PointerType, StringType, StructRef, TupleType, Type,
                      literal_type, promote, settle_signs, signed_literal_type)
-from .symbols import Scope
 from .typespec import resolve_type_spec
 
 MAX_EXPR_DEPTH = 10_000
@@ -128,12 +127,12 @@ class ExpressionRules:
         return self.value(node)
 
     def _block_expr(self, node: ast.BlockExpr) -> Optional[Type]:
-        self.scope = Scope(self.scope)
+        self.scope.push()
         try:
             self._block(node.body, new_scope=False)
             return self.value(node.value)
         finally:
-            self.scope = self.scope.parent
+            self.scope.pop()
 
     # -- operators ---------------------------------------------------------------------------
 

@@ -30,19 +30,34 @@ class Variable:
     assigned: bool = False
 
 
-@dataclass
-class Scope:
-    parent: Optional["Scope"] = None
-    names: dict[str, Variable] = field(default_factory=dict)
+class Scopes:
+    """The variables in sight while a probe is checked, innermost scope last.
+
+    One dictionary from a name to its declarations, innermost last, and per scope the names
+    it declared: finding a name costs the same however deep the blocks nest (a chain of
+    scopes made a program of thousands of nested loops quadratic)."""
+
+    def __init__(self):
+        self._visible: dict[str, list[Variable]] = {}
+        self._declared: list[list[str]] = [[]]
+
+    def push(self) -> None:
+        self._declared.append([])
+
+    def pop(self) -> None:
+        for name in self._declared.pop():
+            shadowed = self._visible[name]
+            shadowed.pop()
+            if not shadowed:
+                del self._visible[name]
+
+    def declare(self, name: str, variable: Variable) -> None:
+        self._visible.setdefault(name, []).append(variable)
+        self._declared[-1].append(name)
 
     def find(self, name: str) -> Optional[Variable]:
-        scope: Optional[Scope] = self
-        while scope is not None:
-            found = scope.names.get(name)
-            if found is not None:
-                return found
-            scope = scope.parent
-        return None
+        found = self._visible.get(name)
+        return found[-1] if found else None
 
 
 @dataclass

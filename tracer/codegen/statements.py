@@ -74,8 +74,9 @@ class StatementGen:
     def assign_map(self, stmt: ast.Assign) -> None:
         m = self.resources.maps[stmt.target.name]
         value = stmt.value
-        if isinstance(value, ast.Call) and FUNCTIONS[value.name].aggregation:
-            FUNCTIONS[value.name].update(self, value, m, self.map_key(m, stmt.target))
+        fn = FUNCTIONS.get(value.name) if isinstance(value, ast.Call) else None
+        if fn is not None and fn.aggregation:  # (not a builtin written as a call: pid())
+            fn.update(self, value, m, self.map_key(m, stmt.target))
             return
         if stmt.op is None:
             new = self.expr(value)
