@@ -14,7 +14,7 @@ from lark import Token, Transformer
 
 from . import ast
 from .diagnostics import Reporter, Span
-from .literals import LiteralError, decode_string, parse_int
+from .literals import LiteralError, decode_string, parse_int, short
 
 # Binary operators by precedence, loosest first (C's, and bpftrace's); all associate left.
 BINARY_PRECEDENCE = {op: level for level, ops in enumerate([
@@ -294,10 +294,13 @@ class Builder(Transformer):
 
     def tuple_index(self, children):
         tok = children[2]
-        if not tok.value.isdigit() or not tok.value.isascii():
-            self.reporter.error(token_span(tok), f"invalid tuple index: {tok.value}")
+        # No tuple has 2**32 elements; a longer number is refused before int() sees it
+        # (Python will not convert more than 4300 digits).
+        too_long = len(tok.value.lstrip("0")) > 10
+        if not tok.value.isdigit() or not tok.value.isascii() or too_long:
+            self.reporter.error(token_span(tok), f"invalid tuple index: {short(tok.value)}")
             return ast.TupleIndex(span_of(children), children[0], 0)
-        return ast.TupleIndex(span_of(children), children[0], int(tok.value))
+        return ast.TupleIndex(span_of(children), children[0], int(tok.value.lstrip("0") or "0"))
 
     def index(self, children):
         return ast.Index(span_of(children), children[0], children[2])

@@ -290,3 +290,12 @@ def test_probe_may_follow_a_block_ending_in_a_name():
 def test_shebang_line_is_ignored():
     program = parse(Source("stdin", "#!/usr/bin/env tracer\nBEGIN { }"))
     assert program.probes[0].span.line == 2
+
+
+def test_a_tuple_index_may_have_leading_zeros():
+    assert expr("$t." + "0" * 5000 + "1").index == 1
+
+
+def test_a_tuple_index_too_long_for_any_tuple_is_refused():
+    message = error("BEGIN { $t.1" + "9" * 4300 + "; }")
+    assert "invalid tuple index: 1999" in message and "(4301 characters)" in message
