@@ -20,6 +20,8 @@ from typing import Optional, Sequence
 
 import pytest
 
+from workloads import WORKLOAD_SOURCES
+
 # bpf(2) syscall numbers; ctypes has no wrapper for it.
 _BPF_SYSCALL = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "loongarch64": 280,
                 "ppc64le": 361, "s390x": 351, "i686": 357, "armv7l": 386}
@@ -113,6 +115,16 @@ def build_workload(tmp_path_factory: pytest.TempPathFactory):
         return path
 
     return build
+
+
+@pytest.fixture(scope="session")
+def workload(build_workload):
+    """``workload(name) -> path`` of one of WORKLOAD_SOURCES, compiled once per session."""
+
+    def get(name: str) -> str:
+        return build_workload(name, WORKLOAD_SOURCES[name])
+
+    return get
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Differential tests against real system calls: the language inside tracepoint probes.
 
-Each program traces a child started with -c: a tiny C workload (built here with the
-``build_workload`` fixture) whose system calls are known exactly. Predicates keep to
+Each program traces a child started with -c: a tiny C workload (from tests/workloads.py,
+built by the ``workload`` fixture) whose system calls are known exactly. Predicates keep to
 ``pid == cpid`` and to arguments the workload chose, so the dynamic loader's own openat/close
 calls and anything else on the machine stay out. bpftrace exits when the child does, printing
 its maps; stdout and the exit status must be the same as the reference bpftrace's, byte for
@@ -14,54 +14,6 @@ from __future__ import annotations
 import pytest
 
 pytestmark = pytest.mark.compat
-
-WORKLOADS = {
-    # tk_loop N: getppid() N times.
-    "tk_loop": r"""
-#include <stdlib.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    long n = argc > 1 ? atol(argv[1]) : 1;
-    for (long i = 0; i < n; i++) getppid();
-    return 0;
-}
-""",
-    # tk_both N M: getppid() N times, then kill(getpid(), 0) M times.
-    "tk_both": r"""
-#include <signal.h>
-#include <stdlib.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    long n = atol(argv[1]), m = atol(argv[2]);
-    for (long i = 0; i < n; i++) getppid();
-    for (long i = 0; i < m; i++) kill(getpid(), 0);
-    return 0;
-}
-""",
-    # tk_close FD...: close(FD) for each argument, in order (negative or unopened fds fail with
-    # EBADF; the syscall is still entered with that fd).
-    "tk_close": r"""
-#include <stdlib.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    for (int i = 1; i < argc; i++) close(atoi(argv[i]));
-    return 0;
-}
-""",
-    # tk_open PATH...: open(PATH, O_RDONLY) (an openat(AT_FDCWD, PATH, ...)) for each argument,
-    # in order, closing what opened.
-    "tk_open": r"""
-#include <fcntl.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
-        int fd = open(argv[i], O_RDONLY);
-        if (fd >= 0) close(fd);
-    }
-    return 0;
-}
-""",
-}
 
 GETPPID = "tracepoint:syscalls:sys_enter_getppid /pid == cpid/"
 KILL = "tracepoint:syscalls:sys_enter_kill /pid == cpid/"
@@ -155,10 +107,10 @@ def _params(programs):
 
 
 @pytest.mark.parametrize("program, command, params", _params(PROGRAMS))
-def test_same_stdout_as_bpftrace(run_bpftrace, run_tracer, build_workload, program, command,
+def test_same_stdout_as_bpftrace(run_bpftrace, run_tracer, workload, program, command,
                                  params):
     name, *args = command
-    cmd = " ".join([build_workload(name, WORKLOADS[name]), *args])
+    cmd = " ".join([workload(name), *args])
     want = run_bpftrace("-c", cmd, "-e", program, *params)
     assert want.returncode == 0, f"bpftrace refused the program:\n{want.stderr}"
     got = run_tracer("-c", cmd, "-e", program, *params)
