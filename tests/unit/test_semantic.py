@@ -331,6 +331,9 @@ def test_string_equality_is_allowed():
 
 @pytest.mark.parametrize("text, head", [
     ("foo:bar { @ = 1; }", "stdin:1:1: error: unknown probe type 'foo'"),
+    ("kfunc:vfs_read { @ = 1; }",
+     "stdin:1:1: error: tracer cannot attach kfunc (bpftrace's fentry) probes yet"),
+    ("kprobe:vfs_read { @ = 1; }", "stdin:1:1: error: tracer cannot attach kprobe probes yet"),
     ("i:s:0 { @ = 1; }", "stdin:1:1: error: interval: '0' is not a positive whole number"),
     ("interval:x:1 { @ = 1; }",
      "stdin:1:1: error: interval probes are written interval:UNIT:N or interval:N"),
@@ -440,3 +443,9 @@ def test_a_map_read_before_its_assignment_takes_the_assigned_type(text, value_ty
 def test_a_builtin_written_as_a_call_can_be_stored_in_a_map():
     compiled = compiled_ok("BEGIN { @n = cpu(); }")
     assert str(compiled.facts.maps["@n"].value) == "uint32"
+
+
+def test_no_probe_type_is_both_attachable_and_listed_as_missing():
+    from tracer.providers import REGISTRY
+    from tracer.providers.unsupported import names
+    assert not {name.lower() for name in names()} & set(REGISTRY.providers)

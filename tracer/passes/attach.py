@@ -14,7 +14,7 @@ from typing import Optional
 
 from .. import ast
 from ..diagnostics import Reporter
-from ..providers import REGISTRY, ExpandContext, Target
+from ..providers import REGISTRY, ExpandContext, Target, unsupported_probe_type
 
 
 @dataclass
@@ -44,8 +44,15 @@ def expand_probes(program: ast.Program, reporter: Reporter, ctx: ExpandContext) 
             head, parts = split_attach_point(ap.text)
             provider = REGISTRY.get(head)
             if provider is None:
-                reporter.error(ap.span, f"unknown probe type '{head}'",
-                               hint="known probe types: " + ", ".join(REGISTRY.names()))
+                known = ", ".join(REGISTRY.names())
+                missing = unsupported_probe_type(head)
+                if missing is None:
+                    reporter.error(ap.span, f"unknown probe type '{head}'",
+                                   hint="known probe types: " + known)
+                else:
+                    also = "" if missing == head else f" (bpftrace's {missing})"
+                    reporter.error(ap.span, f"tracer cannot attach {head}{also} probes yet",
+                                   hint="probe types tracer has: " + known)
                 continue
             targets.extend(provider.expand(parts, ap.span, reporter, ctx))
         for i, target in enumerate(targets):

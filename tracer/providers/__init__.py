@@ -4,9 +4,10 @@ from .base import ArgField, ExpandContext, Provider, Registry, Target
 from .interval import IntervalProvider
 from .special import BEGIN, END
 from .tracepoint import TracepointProvider
+from .unsupported import unsupported_probe_type
 
 REGISTRY = Registry()
 for _provider in (BEGIN, END, TracepointProvider(), IntervalProvider()):
     REGISTRY.add(_provider)
 
-__all__ = ["ArgField", "ExpandContext", "Provider", "REGISTRY", "Target"]
+__all__ = ["ArgField", "ExpandContext", "Provider", "REGISTRY", "Target", "unsupported_probe_type"]
