@@ -383,7 +383,7 @@ class Checker(ExpressionRules, CallRules):
     def whole_map(self, ref: ast.MapRef) -> Optional[MapInfo]:
         """A map named as a whole (`for ($kv : @m)`, `clear(@m)`), not one of its entries."""
         info = self.maps.get(ref.name)
-        if info is None or info.value is None:
+        if info is None or not info.assigned:
             known = self.previous.maps.get(ref.name)
             info = known if known is not None and known.assigned else None
         if info is None:
