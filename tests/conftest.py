@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 import platform
 import shutil
 import signal
@@ -164,6 +165,21 @@ def run_tracer():
     return run
 
 
+def rewrite_to_026(stdout: str, rewrites) -> str:
+    """bpftrace 0.17's stdout with the named differences from 0.26 (which tracer follows)
+    rewritten: each (old, new) pair must occur, so a rewrite that no longer applies fails."""
+    for old, new in rewrites:
+        assert old in stdout, f"0.17's output no longer has {old!r}: {stdout!r}"
+        stdout = stdout.replace(old, new)
+    return stdout
+
+
+@pytest.fixture
+def as_026():
+    """``as_026(stdout, [(old, new), ...])``: see ``rewrite_to_026``."""
+    return rewrite_to_026
+
+
 @pytest.fixture
 def run_bpftrace():
     """``run(*args, timeout=60, input=None, cwd=None)``: the reference ``bpftrace ARGS``."""
@@ -173,6 +189,10 @@ def run_bpftrace():
         exe = shutil.which("bpftrace")
         if exe is None:
             pytest.fail("bpftrace is not on PATH; scripts/setup installs it", pytrace=False)
-        return _run([exe, *map(str, args)], timeout, input, cwd)
+        proc = _run([exe, *map(str, args)], timeout, input, cwd)
+        # 0.17 says "Attaching N probes..." on stdout; 0.26, which tracer follows, says
+        # "Attached N probes" on stderr. Everything after it is compared.
+        proc.stdout = re.sub(r"\AAttaching \d+ probes?\.\.\.\n", "", proc.stdout)
+        return proc
 
     return run

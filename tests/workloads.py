@@ -80,4 +80,53 @@ int main(int argc, char **argv) {
     return 0;
 }
 """,
+    # tk_chain N: main -> outer -> middle -> inner, and inner makes the getppid system call N
+    # times itself (no libc wrapper, whose missing frame would hide inner from a frame-pointer
+    # unwinder). Frame pointers are kept so that a user stack walks the whole chain.
+    "tk_chain": r"""
+#pragma GCC optimize ("no-omit-frame-pointer")
+#include <stdlib.h>
+#include <sys/syscall.h>
+__attribute__((noinline)) void inner(long n) {
+    for (long i = 0; i < n; i++) {
+        long ret;
+        __asm__ volatile ("syscall" : "=a"(ret) : "0"((long)SYS_getppid) : "rcx", "r11", "memory");
+    }
+}
+__attribute__((noinline)) void middle(long n) { inner(n); __asm__ volatile (""); }
+__attribute__((noinline)) void outer(long n) { middle(n); __asm__ volatile (""); }
+int main(int argc, char **argv) {
+    outer(argc > 1 ? atol(argv[1]) : 1);
+    return 0;
+}
+""",
+    # tk_cpus: two children, one on CPU 0 and one on CPU 1, close(fd) at the same time for
+    # fds -1000..-1 (CPU 0) and 5000..7999 (CPU 1), all failing with EBADF: values made on two
+    # CPUs at once, with known minimum, maximum, sum and count.
+    "tk_cpus": r"""
+#define _GNU_SOURCE
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void run_on(int cpu, int first, int last, int go) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) != 0) _exit(2);
+    char c;
+    if (read(go, &c, 1) != 1) _exit(3);
+    for (int fd = first; fd <= last; fd++) close(fd);
+    _exit(0);
+}
+int main(void) {
+    int go[2];
+    if (pipe(go) != 0) return 1;
+    if (fork() == 0) run_on(0, -1000, -1, go[0]);
+    if (fork() == 0) run_on(1, 5000, 7999, go[0]);
+    if (write(go[1], "xx", 2) != 2) return 1;
+    int status, failed = 0;
+    while (wait(&status) > 0) failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    return failed;
+}
+""",
 }

@@ -8,20 +8,26 @@ per name. ``args`` is not here: what it means belongs to the probe's provider.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from .codegen import markers
-from .types import COMM, UINT32, UINT64, Type
+from .functions.symbolic import emit_stack, stack_type
+from .machine import online_cpus
+from .types import COMM, UINT32, UINT64, SymbolicType, Type
 
 
 @dataclass(frozen=True)
 class Builtin:
     name: str
-    type: Type
+    # Its type, or a rule (Config) -> Type where the configuration decides (kstack's mode).
+    type: Union[Type, Callable]
     emit: Callable  # (FunctionBuilder) -> C expression, or the name of a filled char array
     doc: str
     # A reason the builtin cannot be used with these options, or None. (CompileOptions) -> str?
     unavailable: Callable = lambda options: None
+
+    def type_for(self, config) -> Type:
+        return self.type(config) if callable(self.type) else self.type
 
 
 def _c(expr: str) -> Callable:
@@ -43,6 +49,17 @@ def _cpid_unavailable(options) -> Optional[str]:
     return None if options.has_child else "cpid is the pid of the command given with -c; there is none"
 
 
+def _emit_elapsed(gen) -> str:
+    # bpf_ktime_get_ns() and Python's monotonic clock are both CLOCK_MONOTONIC.
+    return f"(bpf_ktime_get_ns() - {markers.constant(markers.START_NS)})"
+
+
+def _emit_username(gen) -> str:
+    record = gen.buffer(SymbolicType("username"), zeroed=False)
+    gen.line(f"{record}->w[0] = bpf_get_current_uid_gid() & 0xffffffffULL;")
+    return record
+
+
 BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("pid", UINT32, _c("(u32)(bpf_get_current_pid_tgid() >> 32)"),
             "process id (tgid)"),
@@ -55,4 +72,17 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("comm", COMM, _emit_comm, "the current task's name"),
     Builtin("cpid", UINT32, _emit_cpid, "the pid of the command started with -c",
             _cpid_unavailable),
+    Builtin("elapsed", UINT64, _emit_elapsed, "nanoseconds since tracer started the program"),
+    Builtin("jiffies", UINT64, _c("bpf_jiffies64()"), "the kernel's jiffies"),
+    Builtin("numaid", UINT32, _c("(u32)bpf_get_numa_node_id()"), "the NUMA node of the CPU"),
+    Builtin("cgroup", UINT64, _c("bpf_get_current_cgroup_id()"),
+            "the id of the current task's cgroup (v2)"),
+    Builtin("ncpus", UINT64, lambda gen: f"{online_cpus()}ULL", "how many CPUs are online"),
+    Builtin("username", SymbolicType("username"), _emit_username, "the current user's name"),
+    Builtin("kstack", lambda config: stack_type("kstack", config.stack_mode),
+            lambda gen: emit_stack(gen, "kstack", stack_type("kstack", gen.config.stack_mode)).text,
+            "the kernel stack"),
+    Builtin("ustack", lambda config: stack_type("ustack", config.stack_mode),
+            lambda gen: emit_stack(gen, "ustack", stack_type("ustack", gen.config.stack_mode)).text,
+            "the user stack"),
 ]}

@@ -15,7 +15,7 @@ from . import __version__, ast
 from .compiler import compile_program
 from .diagnostics import CompileError, TracerError
 from .options import CompileOptions, split_named
-from .output import TextOutput
+from .output import FORMATS, make_output
 from .runtime.session import trace
 
 EXIT_PROGRAM_ERROR = 1
@@ -40,10 +40,17 @@ Examples:
 @click.option("-d", "dry_run", is_flag=True,
               help="Dry run: print the syntax tree and the generated C, load nothing.")
 @click.option("-v", "verbose", is_flag=True, help="Say what is prepared and attached.")
+@click.option("-f", "fmt", type=click.Choice(sorted(FORMATS)), default="text",
+              help="Output format: text (bpftrace's) or json (one object per line).")
+@click.option("-o", "output_path", metavar="FILE", help="Write the trace output to FILE.")
+@click.option("-q", "quiet", is_flag=True, help="Do not say how many probes are attached.")
+@click.option("--unsafe", is_flag=True, help="Allow functions that act beyond tracing: "
+                                              "system(), signal().")
 @click.version_option(__version__, "--version", message="tracer v%(version)s")
 @click.argument("args", nargs=-1, metavar="[FILE | -] [ARG]...")
 def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int], dry_run: bool,
-        verbose: bool, args: tuple[str, ...]) -> None:
+        verbose: bool, fmt: str, output_path: Optional[str], quiet: bool, unsafe: bool,
+        args: tuple[str, ...]) -> None:
     """Trace the Linux kernel with a bpftrace program, compiled to eBPF through BCC.
 
     The program comes from -e, from FILE, or from standard input (-); the words after it are
@@ -53,7 +60,8 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
     name, text, params = read_program(program_text, list(args))
     more, named = split_named(click.get_current_context().obj or [])
     options = CompileOptions(params=params + more, named=named,
-                             has_child=command is not None, target_pid=pid, verbose=verbose)
+                             has_child=command is not None, target_pid=pid, verbose=verbose,
+                             unsafe=unsafe, quiet=quiet)
     compiled = compile_program(text, name, options)
     if "help" in named:
         _program_options(compiled.facts.getopts)
@@ -64,7 +72,19 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
         click.echo("AST:\n" + ast.dump(compiled.program) + "\n\nC:\n" + compiled.c_text, nl=False)
         return
     _name_process("tracer")
-    trace(compiled, options, TextOutput(sys.stdout.fileno()), command)
+    fd = open_output(output_path)
+    output = make_output(fmt, fd, isatty=os.isatty(fd), environ=os.environ)
+    raise click.exceptions.Exit(trace(compiled, options, output, command))
+
+
+def open_output(path: Optional[str]) -> int:
+    """The descriptor trace output goes to: stdout, or FILE for -o (created or truncated)."""
+    if path is None:
+        return sys.stdout.fileno()
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        raise TracerError(f"cannot open {path} for the output (-o): {err.strerror}") from None
 
 
 def _program_options(getopts: dict[str, str]) -> None:
@@ -108,7 +128,10 @@ def main() -> None:
         split = argv.index("--")
         argv, after = argv[:split], argv[split + 1:]
     try:
-        cli.main(argv, standalone_mode=False, obj=after)
+        # Without standalone mode click returns an Exit's code instead of exiting with it.
+        code = cli.main(argv, standalone_mode=False, obj=after)
+        if isinstance(code, int):
+            sys.exit(code)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as err:

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from typing import Sequence, Union
 
-from .types import (BoolType, CountType, IntType, PointerType, StringType, TupleType, Type,
+from .types import (BoolType, IntType, PointerType, StringType, SymbolicType, TupleType, Type,
                     struct_layout)
 
 class Record(tuple):
@@ -26,7 +26,16 @@ class Record(tuple):
         return record
 
 
-Value = Union[int, bool, str, tuple]
+@dataclass(frozen=True)
+class RawSymbolic:
+    """A symbolic value as the probe recorded it (its words); the runtime resolves it into what
+    is printed (``functions.symbolic.RESOLVERS``), which needs the running machine."""
+
+    type: SymbolicType
+    words: tuple[int, ...]
+
+
+Value = Union[int, bool, str, tuple, RawSymbolic]
 
 _INT_FORMATS = {(1, True): "<b", (1, False): "<B", (2, True): "<h", (2, False): "<H",
                 (4, True): "<i", (4, False): "<I", (8, True): "<q", (8, False): "<Q"}
@@ -58,6 +67,8 @@ def decode_value(typ: Type, raw: bytes, offset: int = 0) -> Value:
         return Record(typ.names, values) if typ.is_record else tuple(values)
     if isinstance(typ, IntType):
         return struct.unpack_from(_INT_FORMATS[typ.size, typ.signed], raw, offset)[0]
-    if isinstance(typ, (PointerType, CountType)):
+    if isinstance(typ, SymbolicType):
+        return RawSymbolic(typ, struct.unpack_from(f"<{typ.words}Q", raw, offset))
+    if isinstance(typ, PointerType):
         return struct.unpack_from("<Q", raw, offset)[0]
     raise TypeError(f"cannot decode a value of type {typ}")

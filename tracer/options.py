@@ -20,6 +20,8 @@ class CompileOptions:
     has_child: bool = False  # -c was given, so cpid means something
     target_pid: Optional[int] = None  # -p
     verbose: bool = False
+    unsafe: bool = False  # --unsafe: system() and signal() may run
+    quiet: bool = False  # -q: no "Attached N probes"
     notice: Callable[[str], None] = _notice_to_stderr
 
     def param_text(self, index: int) -> str:

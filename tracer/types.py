@@ -55,7 +55,8 @@ class Type:
     @property
     def storable(self) -> bool:
         """Can live in a variable, a map key or value, or a tuple."""
-        return isinstance(self, (IntType, BoolType, StringType, PointerType, TupleType))
+        return isinstance(self, (IntType, BoolType, StringType, PointerType, TupleType,
+                                 SymbolicType))
 
     @property
     def signed(self) -> bool:
@@ -193,14 +194,47 @@ class VoidType(Type):
 
 
 @dataclass(frozen=True)
-class CountType(Type):
-    """The value of ``count()``: only ever stored into a map, summed across CPUs when read."""
+class SymbolicType(Type):
+    """A value the probe records as raw words and user space turns into something to print: a
+    stack's frames, a symbol, a user name, a formatted time, an address. ``kind`` names its
+    entry in ``functions.symbolic.RESOLVERS``; ``params`` are compile-time facts (a stack's mode
+    and depth, a time format). In C it is a struct of ``words`` 64-bit words."""
+
+    kind: str
+    words: int = 1
+    params: tuple = ()
+
+    align = 8
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self.words * 8
+
+    def __str__(self) -> str:
+        return self.kind
+
+    @property
+    def printf_kind(self) -> str:
+        """What printf's checker takes it for: buf()'s bytes are a buffer (for %r)."""
+        return "buffer" if self.kind == "buffer" else "symbolic"
+
+
+@dataclass(frozen=True)
+class AggregateType(Type):
+    """The value of an aggregation (``count()``, ``hist(v)`` ...): only ever kept in a map, one
+    slot per CPU, merged when read. ``params`` are the call's constant arguments that shape the
+    slot (hist's bits, lhist's min, max and step); ``signed`` is the sign of the values folded
+    in, which decides how sum, min, max, avg and stats read them back."""
+
+    name: str
+    params: tuple = ()
+    signed: bool = False
 
     size = 8
     align = 8
 
     def __str__(self) -> str:
-        return "count_t"
+        return f"{self.name}_t"
 
 
 @dataclass(frozen=True)
@@ -228,7 +262,7 @@ INT8, INT16, INT32, INT64 = (IntType(b, True) for b in (8, 16, 32, 64))
 UINT8, UINT16, UINT32, UINT64 = (IntType(b, False) for b in (8, 16, 32, 64))
 BOOL = BoolType()
 VOID = VoidType()
-COUNT = CountType()
+COUNT = AggregateType("count")
 COMM = StringType(16)  # TASK_COMM_LEN
 DEFAULT_STRLEN = 1024  # bpftrace 0.26's max_strlen
 

@@ -69,10 +69,18 @@ PROGRAMS = [
 ]
 
 
-@pytest.mark.parametrize("program, params", [p[1:] for p in PROGRAMS], ids=[p[0] for p in PROGRAMS])
-def test_same_stdout_as_bpftrace(run_bpftrace, run_tracer, program, params):
+# Where 0.26 prints differently from 0.17: an empty map prints nothing (0.17: an empty line).
+REWRITES = {
+    "never_fired": [("@b: 1\n\n@x: 0", "@b: 1\n@x: 0")],
+    "exit_stops_probe": [("before\n\n\n\n", "before\n\n\n")],
+}
+
+
+@pytest.mark.parametrize("name, program, params", PROGRAMS, ids=[p[0] for p in PROGRAMS])
+def test_same_stdout_as_bpftrace(run_bpftrace, run_tracer, as_026, name, program, params):
     want = run_bpftrace("-e", program, *params)
     assert want.returncode == 0, f"bpftrace refused the program:\n{want.stderr}"
     got = run_tracer("-e", program, *params)
     assert "Traceback" not in got.stderr, got.stderr
-    assert (got.returncode, got.stdout) == (0, want.stdout), got.stderr
+    assert (got.returncode, got.stdout) == (0, as_026(want.stdout, REWRITES.get(name, ()))), \
+        got.stderr

@@ -310,20 +310,29 @@ PROGRAMS = [
 ]
 
 
+# Where 0.26 prints differently from 0.17. 0.26 formats printf's values with C++ streams, not
+# C's printf: the 0 flag only sets the fill character, and a precision is ignored.
+REWRITES = {
+    "printf_widths_and_flags": [("[-0042]", "[00-42]")],
+    "printf_string_precision": [("[abc] [        xy] [hell  ]", "[abcdef] [       xyz] [hello ]")],
+}
+
+
 def _params(programs):
     assert len({p[0] for p in programs}) == len(programs), "program ids must be unique"
     out = []
     for entry in programs:
         name, program, params = entry[:3]
         marks = entry[3] if len(entry) > 3 else ()
-        out.append(pytest.param(program, params, id=name, marks=marks))
+        out.append(pytest.param(name, program, params, id=name, marks=marks))
     return out
 
 
-@pytest.mark.parametrize("program, params", _params(PROGRAMS))
-def test_same_stdout_as_bpftrace(run_bpftrace, run_tracer, program, params):
+@pytest.mark.parametrize("name, program, params", _params(PROGRAMS))
+def test_same_stdout_as_bpftrace(run_bpftrace, run_tracer, as_026, name, program, params):
     want = run_bpftrace("-e", program, *params)
     assert want.returncode == 0, f"bpftrace refused the program:\n{want.stderr}"
     got = run_tracer("-e", program, *params)
     assert "Traceback" not in got.stderr, got.stderr
-    assert (got.returncode, got.stdout) == (want.returncode, want.stdout), got.stderr
+    expected = as_026(want.stdout, REWRITES.get(name, ()))
+    assert (got.returncode, got.stdout) == (want.returncode, expected), got.stderr

@@ -13,7 +13,7 @@ import pytest
 
 pytestmark = pytest.mark.kernel
 
-HEAD = "Attaching 1 probe...\n"
+HEAD = ""  # "Attached N probes" goes to stderr (bpftrace 0.26)
 KILL = "tracepoint:syscalls:sys_enter_kill /pid == cpid/"
 GETPPID = "tracepoint:syscalls:sys_enter_getppid /pid == cpid/"
 

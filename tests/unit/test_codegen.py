@@ -211,8 +211,17 @@ def test_map_c_names_follow_map_name_order():
 
 def test_scalar_count_is_a_percpu_array():
     text = c_text("BEGIN { @c = count(); @k[pid] = count(); }")
-    assert re.search(r"^BPF_PERCPU_ARRAY\(m0, struct tup_\d+, 1\);", text, re.M)
-    assert re.search(r"^BPF_PERCPU_HASH\(m1, struct tup_\d+, struct tup_\d+, \d+\);", text, re.M)
+    assert re.search(r"^BPF_PERCPU_ARRAY\(m0, struct tracer_slot1, 1\);", text, re.M)
+    assert re.search(r"^BPF_PERCPU_HASH\(m1, struct tup_\d+, struct tracer_slot1, \d+\);", text,
+                     re.M)
+
+
+def test_big_aggregation_slots_are_allocated_as_keys_arrive():
+    text = c_text("BEGIN { @h[pid] = hist(1); @s[pid] = sum(1); }")
+    assert re.search(r'^BPF_F_TABLE\("percpu_hash", struct tup_\d+, struct tracer_slot65, m0, '
+                     r'4096, 1\);', text, re.M)
+    assert re.search(r"^BPF_PERCPU_HASH\(m1, struct tup_\d+, struct tracer_slot1, 4096\);",
+                     text, re.M)
 
 
 def test_max_map_keys_sizes_the_maps():
@@ -256,8 +265,8 @@ def test_a_predicate_returns_early():
 def test_exit_ends_the_probe():
     text = c_text('BEGIN { exit(); printf("after\\n"); }')
     body = text[text.index("int probe_0("):]
-    exit_at = body.index("tracer_exit")
-    assert "return 0;" in body[exit_at:body.index("\n", exit_at)]
+    exit_at = body.index("tracer_emit(")
+    assert body[exit_at:].split("\n")[1].strip() == "return 0;"
 
 
 # ---- printf events: one id per call site ----------------------------------------------------
@@ -266,21 +275,21 @@ def test_exit_ends_the_probe():
 def test_each_printf_call_gets_its_own_event():
     compiled = compile_program('BEGIN { printf("a\\n"); printf("a\\n"); } '
                                'END { printf("b %d\\n", 1); }')
-    assert sorted(compiled.resources.printfs) == [1, 2, 3]
+    assert sorted(compiled.resources.events) == [1, 2, 3]
     assert re.findall(r"\bt\d+->f0 = (\d+);", compiled.c_text) == ["1", "2", "3"]
 
 
 def test_printf_in_a_probe_with_two_attach_points_gets_an_event_per_site():
     compiled = compile_program('BEGIN, END { printf("x %d\\n", 5); }')
-    events = compiled.resources.printfs
+    events = compiled.resources.events
     assert sorted(events) == [1, 2]
-    assert events[1].format_parts == events[2].format_parts
+    assert events[1].facts == events[2].facts
     assert re.findall(r"\bt\d+->f0 = (\d+);", compiled.c_text) == ["1", "2"]
 
 
 def test_printf_event_layout_holds_id_then_arguments():
     compiled = compile_program('BEGIN { printf("%d %s %s %d\\n", 1, comm, "xy", pid); }')
-    layout = compiled.resources.printfs[1].layout
+    layout = compiled.resources.events[1].layout
     assert layout.types == (UINT64, INT8, COMM, StringType(3), UINT32)
     assert layout.offsets == (0, 8, 9, 25, 28)
     assert layout.size == 32

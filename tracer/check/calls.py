@@ -31,6 +31,9 @@ class CallRules:
 
     def _check_call(self, fn: Function, node: ast.Call, place: Place) -> Optional[Type]:
         sig = fn.signature
+        if fn.unsafe and not self.options.unsafe:
+            self.error(node.name_span, f"{fn.name}() is an unsafe function being used in safe "
+                                       f"mode", hint="run with --unsafe to allow it")
         if fn.ends_probe and "for-loop" in self.loops:
             self.error(node.span, f"{fn.name}() is not allowed in a for-loop",
                        hint="set a variable, break out of the loop, then call it")
@@ -89,5 +92,24 @@ class CallRules:
 
 
 def _did_you_mean(name: str, names: list) -> "str | None":
-    close = difflib.get_close_matches(name, names, n=1)
-    return f"did you mean '{close[0]}'?" if close else None
+    close = difflib.get_close_matches(name, names, n=3)
+    if not close:
+        return None
+    # Of the close names, the fewest typing slips away: two swapped letters (prinft) are one
+    # slip from printf, though difflib scores print closer.
+    best = min(close, key=lambda c: (_slips(name, c), abs(len(c) - len(name))))
+    return f"did you mean '{best}'?"
+
+
+def _slips(a: str, b: str) -> int:
+    """Edits between two words: insertions, deletions, changes and swaps of neighbours."""
+    previous2, previous = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1,
+                         previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        previous2, previous = previous, row
+    return previous[-1]

@@ -15,7 +15,7 @@ from ..functions import FUNCTIONS, Place
 from ..diagnostics import Reporter, Span
 from ..options import CompileOptions
 from ..passes.attach import ProbeSite
-from ..types import (BoolType, CountType, IntType, TupleType, Type, VOID, arithmetic_result,
+from ..types import (AggregateType, BoolType, IntType, TupleType, Type, VOID, arithmetic_result,
                      fits, literal_type, promote)
 from .calls import CallRules
 from .expressions import ExpressionRules
@@ -105,11 +105,13 @@ class Checker(ExpressionRules, CallRules):
     def _expr_stmt(self, stmt: ast.ExprStmt) -> None:
         node = stmt.expr
         if isinstance(node, ast.Call):
+            node.info["discarded"] = True  # (delete() warns when a discarded delete fails)
             typ = self.call(node, Place.STMT)
         else:
             typ = self.expr(node)
         if typ is not None and typ != VOID and isinstance(node, ast.Call) and \
-                not isinstance(typ, CountType):
+                not isinstance(typ, AggregateType) and \
+                not getattr(FUNCTIONS.get(node.name), "discardable", False):
             self.warning(stmt.span, "Return value discarded.")
 
     def _discard(self, stmt: ast.Discard) -> None:
@@ -325,7 +327,8 @@ class Checker(ExpressionRules, CallRules):
             self.error(span, f"Type mismatch for {ref.name}: trying to assign value of type "
                              f"'{typ}' when map already has a type '{info.value}'")
             return
-        merged = promote(info.value, typ) if aggregation is None else typ
+        merged = promote(info.value, typ) if aggregation is None else \
+            self.merge_aggregates(ref, info.value, typ, span)
         if merged is None:
             self.error(span, f"Type mismatch for {ref.name}: trying to assign value of type "
                              f"'{typ}' when map already has a type '{info.value}'")
@@ -336,6 +339,18 @@ class Checker(ExpressionRules, CallRules):
         info.value, info.aggregation = merged, aggregation
         info.assigned = info.assigned or not copied_unknown
         ref.type = merged
+
+    def merge_aggregates(self, ref: ast.MapRef, known: Optional[AggregateType],
+                         typ: AggregateType, span: Span) -> Optional[AggregateType]:
+        """One map given one aggregation in two places: the constant arguments must agree
+        (one lhist's bounds); signed values anywhere make the whole map signed."""
+        if known is None or known == typ:
+            return typ
+        if known.params != typ.params:
+            self.error(span, f"Different {typ.name}() arguments in a single map are "
+                             f"unsupported: {ref.name} has {known.params}, here {typ.params}")
+            return known  # reported: the map keeps the type it had
+        return AggregateType(typ.name, typ.params, known.signed or typ.signed)
 
     def map_entry(self, ref: ast.MapRef) -> Optional[MapInfo]:
         """The map a reference names, its key checked (and its key type widened)."""

@@ -8,10 +8,12 @@ from typing import Optional
 
 from .. import ast
 from ..builtins import BUILTINS
+from ..functions.aggregations import AGGREGATIONS
 from ..literals import LiteralError, parse_signed_int, short
-from ..types import (ARITHMETIC_OPS, BOOL, COMPARISON_OPS, INT64, LOGICAL_OPS, UINT64, ArgsType,
-                     BoolType, IntType, PointerType, StringType, StructRef, TupleType, Type,
-                     literal_type, promote, settle_signs, signed_literal_type)
+from ..types import (ARITHMETIC_OPS, BOOL, COMPARISON_OPS, INT64, LOGICAL_OPS, UINT64,
+                     AggregateType, ArgsType, BoolType, IntType, PointerType, StringType,
+                     StructRef, TupleType, Type, literal_type, promote, settle_signs,
+                     signed_literal_type)
 from .typespec import resolve_type_spec
 
 MAX_EXPR_DEPTH = 10_000
@@ -72,7 +74,7 @@ class ExpressionRules:
         if reason:
             self.error(node.span, reason)
             return None
-        return builtin.type
+        return builtin.type_for(self.config)
 
     def positional_text(self, node: ast.Positional) -> str:
         return self.options.param_text(node.index)
@@ -117,10 +119,14 @@ class ExpressionRules:
         info = self.map_info_for_read(node)
         if info is None:
             return None
-        if info.aggregation is not None:
-            self.error(node.span, f"{node.name} holds {info.aggregation}(); its value can only "
-                                  f"be printed")
-            return None
+        if isinstance(info.value, AggregateType):
+            # bpftrace 0.26 reads count, sum, min, max and avg in a probe, merging the CPUs'
+            # slots there and then; a histogram or stats has no single value to read.
+            if AGGREGATIONS[info.value.name].reader is None:
+                self.error(node.span, f"{node.name} holds {info.value.name}() values; they "
+                                      f"can only be printed")
+                return None
+            return IntType(64, info.value.signed)
         return info.value
 
     def _call_expr(self, node: ast.Call) -> Optional[Type]:

@@ -6,19 +6,22 @@ natural alignment), so the kernel side and ``tracer.layout`` agree byte for byte
 
 from __future__ import annotations
 
-from ..types import StringType, TupleType, Type
+from ..types import StringType, SymbolicType, TupleType, Type
 from .values import c_scalar_type
 
 
 class CTypes:
     def __init__(self):
         self.tuples: dict[TupleType, str] = {}
+        self.slots: set[str] = set()
         self.declarations: list[str] = []  # in dependency order
 
     def name(self, typ: Type) -> str:
         """The C type name of a scalar or a tuple (strings are members only: see member())."""
         if isinstance(typ, TupleType):
             return "struct " + self._tuple(typ)
+        if isinstance(typ, SymbolicType):
+            return self.words(typ.words)
         if isinstance(typ, StringType):
             raise TypeError("a string has no C type name; declare it with member()")
         return c_scalar_type(typ)
@@ -38,6 +41,22 @@ class CTypes:
         names = names or [f"f{i}" for i in range(len(types))]
         members = [f"  {self.member(t, n)};" for t, n in zip(types, names)]
         return f"struct {tag} {{\n" + "\n".join(members or ["  u8 unused;"]) + "\n};"
+
+    def words(self, count: int) -> str:
+        """A struct of ``count`` 64-bit words, ``w[i]``: a symbolic value's raw form."""
+        tag = f"tracer_words{count}"
+        if tag not in self.slots:
+            self.slots.add(tag)
+            self.declarations.append(f"struct {tag} {{ u64 w[{count}]; }};")
+        return f"struct {tag}"
+
+    def slot(self, words: int) -> str:
+        """The struct of an aggregation's per-CPU slot: ``words`` 64-bit words, ``w[i]``."""
+        tag = f"tracer_slot{words}"
+        if tag not in self.slots:
+            self.slots.add(tag)
+            self.declarations.append(f"struct {tag} {{ s64 w[{words}]; }};")
+        return f"struct {tag}"
 
     def _tuple(self, typ: TupleType) -> str:
         tag = self.tuples.get(typ)

@@ -73,43 +73,6 @@ class ExpressionGen:
             self.stmt(stmt)
         return self.expr(node.value)
 
-    # -- maps --------------------------------------------------------------------------------
-
-    def map_key(self, m, ref: ast.MapRef) -> str:
-        """A pointer to the key a map reference names, built and zeroed (keys compare as
-        bytes, padding included)."""
-        if m.per_cpu and m.scalar:
-            return "&" + self.temp("u32 {} = 0")  # the array's one slot
-        key = CValue(self.buffer(m.key_struct), m.key_struct)
-        if not ref.keys:
-            return key.text
-        slot = self.element(key, 0)
-        if len(ref.keys) == 1:
-            self.store(slot, self.expr(ref.keys[0]))
-        else:
-            for i, node in enumerate(ref.keys):
-                self.store(self.element(slot, i), self.expr(node))
-        return key.text
-
-    def map_lookup_value(self, m, key: str) -> CValue:
-        """A map's value under ``key``, or zero where it has none."""
-        entry = self.temp(f"{self.ctypes.pointer(m.value_struct)}{{}} = {m.c_name}.lookup({key})")
-        typ = m.value_type
-        if typ.is_scalar:
-            return self.scalar(f"{entry} ? {entry}->f0 : 0", typ)
-        buf = self.buffer(typ, zeroed=False)
-        self.open_block(f"if ({entry}) {{")
-        self.copy(buf, self.element(CValue(entry, m.value_struct), 0).text, typ.size)
-        self.close_block("} else {")
-        self.out.depth += 1
-        self.zero(buf, typ.size)
-        self.close_block()
-        return CValue(buf, typ)
-
-    def _map_read(self, node: ast.MapRef) -> CValue:
-        m = self.resources.maps[node.name]
-        return self.map_lookup_value(m, self.map_key(m, node))
-
     # -- operators ---------------------------------------------------------------------------
 
     def _binary(self, node: ast.Binary) -> CValue:
@@ -232,7 +195,7 @@ class ExpressionGen:
         key = self.map_key(m, target)
         old = self.map_lookup_value(m, key)
         new = self.scalar(f"({c_wide_type(node.type)})({old.as_u64} {op} {delta})", node.type)
-        self.map_update(m, key, new)
+        self.map_update(m, key, new, node.span)
         return new if node.prefix else old
 
     def _cast(self, node: ast.Cast) -> CValue:

@@ -21,12 +21,13 @@ from ..check import ProgramFacts
 from ..config import Config
 from ..options import CompileOptions
 from ..passes.attach import ProbeSite
-from ..passes.resources import Resources
+from ..passes.resources import WARNING_EVENT_ID, WARNING_LAYOUT, Resources
 from ..types import StringType, TupleType, Type, struct_layout
 from . import markers
 from .cdecl import CTypes
 from .cstring import c_comment_safe, c_string_literal
 from .expressions import ExpressionGen
+from .maps import MapGen
 from .memory import Memory
 from .statements import StatementGen
 from .store import StoreGen
@@ -59,15 +60,17 @@ class Emitter:
         return "\n".join([*head, *self.prologue, *self.body, "}"])
 
 
-class FunctionBuilder(ExpressionGen, StatementGen, StoreGen):
+class FunctionBuilder(ExpressionGen, MapGen, StatementGen, StoreGen):
     def __init__(self, site: ProbeSite, resources: Resources, facts: ProgramFacts,
-                 options: CompileOptions, config: Config, ctypes: CTypes):
+                 options: CompileOptions, config: Config, ctypes: CTypes, warnings: list):
         self.site = site
         self.resources = resources
         self.facts = facts
         self.options = options
         self.config = config
         self.ctypes = ctypes
+        self.warnings = warnings  # the program's warning sites (spans), by index
+        self.requires: dict[str, None] = {}  # program-level declarations, in order
         self.memory = Memory(config.on_stack_limit)
         self._temps = 0
         self.variables = facts.variables.get(site.index, [])
@@ -136,9 +139,39 @@ class FunctionBuilder(ExpressionGen, StatementGen, StoreGen):
             self.line(f"__builtin_memset({pointer}, 0, {size});")
         else:
             # Clang unrolls memset into stores; a large one is copied from a zeroed map instead.
-            self.out.uses_zeros = True
-            self.zeros_needed = max(self.zeros_needed, size)
-            self.line(f"bpf_probe_read_kernel({pointer}, {size}, Z);")
+            self.line(f"bpf_probe_read_kernel({pointer}, {size}, {self.zeroed_memory(size)});")
+
+    def zeroed_memory(self, size: int) -> str:
+        """A C pointer to ``size`` bytes of zeroes that nothing writes (a new map slot's
+        value): the program's zeroed map."""
+        self.out.uses_zeros = True
+        self.zeros_needed = max(self.zeros_needed, size)
+        return "Z"
+
+    def require(self, declaration: str) -> None:
+        """A declaration the program needs once, above its functions (a stack map ...)."""
+        self.requires.setdefault(declaration)
+
+    def send_event(self, call: ast.Call, values: list) -> None:
+        """Send one event of ``call`` (a function with an ``Event``) carrying ``values``."""
+        event = self.resources.event_for(call)
+        record = CValue(self.buffer(event.layout_tuple), event.layout_tuple)
+        self.line(f"{record.text}->f0 = {event.id};")
+        for i, value in enumerate(values, start=1):
+            self.store(self.element(record, i), value)
+        self.line(f"tracer_emit({record.text}, {event.layout.size});")
+
+    def runtime_warning(self, span, result: str, message: str) -> None:
+        """Tell user space that a helper failed here (``result`` holds its return value), and
+        that the user should be warned with ``message``."""
+        index = len(self.warnings)
+        self.warnings.append((span, message))
+        record_type = TupleType(WARNING_LAYOUT.types)
+        record = self.buffer(record_type, zeroed=False)
+        # Member by member: a constant initializer would become .rodata, which BCC cannot load.
+        self.line(f"{record}->f0 = {WARNING_EVENT_ID}; {record}->f1 = {index}; "
+                  f"{record}->f2 = {result};")
+        self.line(f"tracer_emit({record}, {WARNING_LAYOUT.size});")
 
     def copy(self, dst: str, src: str, size: int) -> None:
         if size <= MEMCPY_INLINE_MAX:
@@ -238,7 +271,8 @@ class FunctionBuilder(ExpressionGen, StatementGen, StoreGen):
         main = f"/* {c_comment_safe(site.target.name)} */\n" + self.main.text(slot)
         functions = [main, *(cb.text(slot) for cb in self.callbacks)]
         return BuiltSite(site, functions, [cb.name for cb in self.callbacks],
-                         self.frame_declaration, self.memory.scratch_high, self.zeros_needed)
+                         self.frame_declaration, self.memory.scratch_high, self.zeros_needed,
+                         list(self.requires))
 
     # -- loop callbacks ----------------------------------------------------------------------
 
@@ -285,12 +319,13 @@ class BuiltSite:
     """A site's generated C and what the loader and the program need to know about it."""
 
     def __init__(self, site: ProbeSite, functions: list[str], callbacks: list[str],
-                 frame: Optional[str], scratch: int, zeros: int):
+                 frame: Optional[str], scratch: int, zeros: int, requires: list[str]):
         self.site = site
         self.functions = functions
         self.callbacks = callbacks
         self.frame = frame
         self.scratch = scratch
         self.zeros = zeros
+        self.requires = requires
 
 

@@ -13,6 +13,7 @@ MAP_TAG = 0x7ACE7AD0  # the address of map number <low> (its index among the pro
 
 # Load-time constants, by index.
 CPID = 0
+START_NS = 1  # CLOCK_MONOTONIC when the program was loaded: elapsed counts from it
 
 
 def _marker(tag: int, index: int) -> str:

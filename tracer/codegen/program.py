@@ -37,6 +37,7 @@ static __always_inline void tracer_emit(void *data, u64 size)
 class GeneratedProgram:
     c_text: str
     sites: list[BuiltSite]  # in site order: what the loader needs (callbacks)
+    warnings: list  # where each runtime warning the program may send comes from (spans)
 
 
 def ring_pages(requested: int) -> int:
@@ -50,7 +51,8 @@ def ring_pages(requested: int) -> int:
 def generate_c(sites: list[ProbeSite], resources: Resources, facts: ProgramFacts,
                options: CompileOptions, config: Config) -> GeneratedProgram:
     ctypes = CTypes()
-    built = [FunctionBuilder(site, resources, facts, options, config, ctypes).build()
+    warnings: list = []
+    built = [FunctionBuilder(site, resources, facts, options, config, ctypes, warnings).build()
              for site in sites]
     too_big = [b for b in built if b.scratch > SCRATCH_LIMIT]
     if too_big:
@@ -60,9 +62,10 @@ def generate_c(sites: list[ProbeSite], resources: Resources, facts: ProgramFacts
                               hint="lower max_strlen (config = { max_strlen = 256 }) or split "
                                    "the probe")
     # Map structs first, so their tuple structs are declared with the rest.
-    map_types = {name: (ctypes.name(m.key_struct), ctypes.name(m.value_struct))
+    map_types = {name: (ctypes.name(m.key_struct),
+                        ctypes.slot(m.words) if m.per_cpu else ctypes.name(m.value_struct))
                  for name, m in resources.maps.items()}
-    for event in resources.printfs.values():
+    for event in resources.events.values():
         ctypes.name(event.layout_tuple)
     parts = [f"BPF_RINGBUF_OUTPUT(tracer_events, {ring_pages(config.perf_rb_pages)});",
              "BPF_PERCPU_ARRAY(tracer_lost, u64, 1);"]
@@ -74,7 +77,11 @@ def generate_c(sites: list[ProbeSite], resources: Resources, facts: ProgramFacts
     if zeros:
         parts.append(f"struct tracer_zeros_t {{ char bytes[{(zeros + 7) // 8 * 8}]; }};\n"
                      f"BPF_ARRAY(tracer_zeros, struct tracer_zeros_t, 1);")
+    parts.extend(dict.fromkeys(declaration for b in built for declaration in b.requires))
     parts.append(EMIT)
+    # The C functions aggregations fold with (log2 buckets ...), each once.
+    parts.extend(dict.fromkeys(m.aggregation.support for m in resources.maps.values()
+                               if m.per_cpu and m.aggregation.support))
     parts.extend(ctypes.declarations)
     for name, m in resources.maps.items():
         key, value = map_types[name]
@@ -85,12 +92,21 @@ def generate_c(sites: list[ProbeSite], resources: Resources, facts: ProgramFacts
         if b.frame:
             parts.append(b.frame)
         parts.extend(b.functions)
-    return GeneratedProgram("\n\n".join(parts) + "\n", built)
+    return GeneratedProgram("\n\n".join(parts) + "\n", built, warnings)
+
+
+# Above this slot size a keyed aggregation's map allocates entries as keys arrive instead of
+# all of them up front: 4096 keys of a 2,000-bucket histogram on every CPU would take 64 MB each.
+PREALLOC_SLOT_MAX = 64
+BPF_F_NO_PREALLOC = 1
 
 
 def map_declaration(m: MapResource, key: str, value: str) -> str:
     if m.per_cpu and m.scalar:
         # An array always has its one slot, so an unset count prints 0, as in bpftrace.
         return f"BPF_PERCPU_ARRAY({m.c_name}, {value}, 1);"
+    if m.per_cpu and m.value_size > PREALLOC_SLOT_MAX:
+        return (f'BPF_F_TABLE("percpu_hash", {key}, {value}, {m.c_name}, {m.max_entries}, '
+                f'{BPF_F_NO_PREALLOC});')
     kind = "BPF_PERCPU_HASH" if m.per_cpu else "BPF_HASH"
     return f"{kind}({m.c_name}, {key}, {value}, {m.max_entries});"

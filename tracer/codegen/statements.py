@@ -74,9 +74,8 @@ class StatementGen:
     def assign_map(self, stmt: ast.Assign) -> None:
         m = self.resources.maps[stmt.target.name]
         value = stmt.value
-        fn = FUNCTIONS.get(value.name) if isinstance(value, ast.Call) else None
-        if fn is not None and fn.aggregation:  # (not a builtin written as a call: pid())
-            fn.update(self, value, m, self.map_key(m, stmt.target))
+        if m.per_cpu:
+            self.fold_aggregation(m, stmt.target, value)
             return
         if stmt.op is None:
             new = self.expr(value)
@@ -85,12 +84,7 @@ class StatementGen:
             key = self.map_key(m, stmt.target)
             old = self.map_lookup_value(m, key)
             new = self.binary_value(stmt.op, old, self.expr(value))
-        self.map_update(m, key, new)
-
-    def map_update(self, m, key: str, value: CValue) -> None:
-        slot = self.buffer(m.value_struct, zeroed=False)
-        self.store(self.element(CValue(slot, m.value_struct), 0), value)
-        self.line(f"{m.c_name}.update({key}, {slot});")
+        self.map_update(m, key, new, stmt.span)
 
     def _if(self, stmt: ast.If) -> None:
         cond = self.expr(stmt.cond)

@@ -8,7 +8,7 @@ after the terminating NUL is zero, because map keys compare byte by byte.
 
 from __future__ import annotations
 
-from ..types import BoolType, StringType, TupleType, Type
+from ..types import BoolType, StringType, SymbolicType, TupleType, Type
 from .values import CValue, c_scalar_type
 
 
@@ -20,6 +20,8 @@ class StoreGen:
         typ = dest.type
         if isinstance(typ, StringType):
             self.store_string(dest.text, typ.capacity, value)
+        elif isinstance(typ, SymbolicType):
+            self.copy(dest.text, value.text, typ.size)
         elif isinstance(typ, TupleType):
             if value.type == typ:
                 self.copy(dest.text, value.text, typ.size)
@@ -51,7 +53,7 @@ class StoreGen:
         """Element ``index`` of a tuple value in memory, as a value of its own."""
         typ = value.type.elements[index]
         member = f"{value.text}->f{index}"
-        if isinstance(typ, TupleType):
+        if isinstance(typ, (TupleType, SymbolicType)):
             return CValue(f"(&{member})", typ)
         return CValue(member, typ)
 

@@ -4,9 +4,9 @@ code generator look names up here and never branch on a name."""
 
 from __future__ import annotations
 
-from . import aggregations, output, params, strings
-from .base import ANYWHERE, Function, Kind, MAP_VALUE_ONLY, Param, Place, Signature, STATEMENT_ONLY
-from .output import EXIT_EVENT_ID
+from . import actions, aggregations, maps, numbers, output, params, strings, symbolic
+from .base import (ANYWHERE, Event, Function, Kind, MAP_VALUE_ONLY, Param, Place, Signature,
+                   STATEMENT_ONLY)
 
 
 def _registry(*modules) -> dict[str, Function]:
@@ -19,7 +19,8 @@ def _registry(*modules) -> dict[str, Function]:
     return table
 
 
-FUNCTIONS = _registry(output, aggregations, strings, params)
+FUNCTIONS = _registry(output, actions, aggregations, maps, numbers, strings, params,
+                      symbolic)
 
-__all__ = ["ANYWHERE", "EXIT_EVENT_ID", "FUNCTIONS", "Function", "Kind", "MAP_VALUE_ONLY",
+__all__ = ["ANYWHERE", "Event", "FUNCTIONS", "Function", "Kind", "MAP_VALUE_ONLY",
            "Param", "Place", "STATEMENT_ONLY", "Signature"]

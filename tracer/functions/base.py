@@ -3,7 +3,7 @@
 The checker reads a ``Signature`` to refuse a call with the wrong number of arguments, the wrong
 kind of argument, or in the wrong place, with one wording for every function; a function's own
 ``check`` only says what data cannot (printf's format against its arguments). Its ``emit`` writes
-the C; an aggregation's ``update`` folds one event into its map slot instead.
+the C; an aggregation's entry folds one event into its map slot instead.
 
 Where a call may stand (``Place``):
   STMT       a statement of its own: ``printf("x");``
@@ -72,6 +72,26 @@ class Signature:
         return self.variadic
 
 
+@dataclass(frozen=True)
+class Event:
+    """What a function sends to user space through the event channel, and what user space does
+    with it. The resource pass gives each call of such a function an event id and a layout; the
+    session hands each event it receives to ``handle``. Neither names a function.
+
+    fields   (ast.Call) -> the types of the values the probe sends, after the event's id
+    prepare  (ast.Call) -> the compile-time facts the handler needs (a parsed format ...)
+    handle   (runtime, facts, values) -> None. ``runtime`` is the running session's
+             ``RuntimeActions``: its ``output``, ``exit(code)``, ``print_map(name, top, div)``,
+             ``clear_map(name)``, ``zero_map(name)``, ``diagnose(severity, span, message, kind)``,
+             ``symbols``,
+             ``config`` and ``options``.
+    """
+
+    fields: Callable
+    handle: Callable
+    prepare: Callable = lambda call: None
+
+
 # The result type: a fixed type, or a rule over the call and its argument types.
 ResultRule = Union[Type, Callable]
 
@@ -86,15 +106,17 @@ class Function:
     # The hand-written part of the type rule, where data cannot say it:
     # (Checker, ast.Call, argument types) -> None, reporting through the checker.
     check: Optional[Callable] = None
-    # For an aggregation (only ever the value of `@map[key] = f(...)`): the C that folds one
-    # more event into the map's slot. (FunctionBuilder, ast.Call, MapResource, key) -> None
-    update: Optional[Callable] = None
+    # For an aggregation (only ever the value of `@map[key] = f(...)`): its entry in
+    # ``aggregations.AGGREGATIONS``, which says how its map slot is folded, read and merged.
+    aggregation: Optional[object] = None
     # Arguments the checker must not type as ordinary expressions (str($1) reads the
     # parameter's text, not its number): the function's check types them.
     raw_args: frozenset = field(default_factory=frozenset)
     # It ends the probe (exit()): a for loop's body, a callback, cannot do that.
     ends_probe: bool = False
-
-    @property
-    def aggregation(self) -> bool:
-        return self.update is not None
+    # It may run only with --unsafe (system(), signal()): it reaches beyond tracing.
+    unsafe: bool = False
+    # Its result may be ignored without a warning (delete(): whether the key was there).
+    discardable: bool = False
+    # What it sends to user space, if it sends anything (printf, print, exit ...).
+    event: Optional[Event] = None

@@ -1,8 +1,35 @@
-"""Output formats: one interface (``Output``), the formats behind it."""
+"""Output formats: one interface (``Output``), the formats behind it, and the choice between them."""
+
+from __future__ import annotations
+
+from typing import Mapping
 
 from .base import MapSnapshot, Output
+from .jsonl import JsonOutput
+from .terminal import TerminalOutput
 from .text import TextOutput
 
-FORMATS = {"text": TextOutput}
+# The formats -f accepts.
+FORMATS = {"text": TextOutput, "json": JsonOutput}
 
-__all__ = ["FORMATS", "MapSnapshot", "Output", "TextOutput"]
+
+def wants_colour(isatty: bool, environ: Mapping[str, str]) -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set to anything but the empty
+    string (https://no-color.org)."""
+    return isatty and not environ.get("NO_COLOR")
+
+
+def make_output(fmt: str, fd: int, *, isatty: bool, environ: Mapping[str, str],
+                err_fd: int = 2) -> Output:
+    """The output for ``-f fmt`` writing to ``fd``. Text drawn for a person (colour, aligned
+    bars) only when ``fd`` is a terminal; piped or redirected output is bpftrace's bytes."""
+    if fmt not in FORMATS:
+        raise ValueError(f'invalid output format "{fmt}"; valid formats: '
+                         + ", ".join(f"'{name}'" for name in FORMATS))
+    if fmt == "text" and wants_colour(isatty, environ):
+        return TerminalOutput(fd, err_fd)
+    return FORMATS[fmt](fd, err_fd)
+
+
+__all__ = ["FORMATS", "JsonOutput", "MapSnapshot", "Output", "TerminalOutput", "TextOutput",
+           "make_output", "wants_colour"]

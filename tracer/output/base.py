@@ -1,47 +1,43 @@
-"""What the runtime hands to an output format, and the interface every format implements."""
+"""What the runtime hands to an output format, and the interface every format implements.
+
+The runtime decodes what the kernel kept and calls one method per kind of thing bpftrace prints;
+the values it passes are those of ``values.py`` (plain ``int``/``bool``/``str``/``tuple``,
+``layout.Record``, ``Histogram``, ``Stats``, ``Stack``, ``Buffer``). Each format decides how, and
+on which stream, to print them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 import os
-from typing import Optional, Union
+from typing import Any, Optional, Sequence, Union
 
-from ..types import BoolType, CountType, IntType, Type
+from ..diagnostics import Source
 
 Value = Union[int, bool, str, tuple]
 
 
 @dataclass
 class MapSnapshot:
-    """A map's contents as read at one moment, decoded and summed across CPUs."""
+    """A map's contents as read at one moment, decoded and summed across CPUs.
+
+    ``entries`` are (key, value) pairs in any order (ordering is the format's business, by
+    bpftrace's rules: see ``order.py``); the key is None for a scalar map (``@x``) and a tuple for
+    a map of several keys (``@x[a, b]``). ``aggregation`` names the function that filled the
+    map ("count", "sum", "avg", "min", "max", "stats", "hist", "lhist"), or is empty for plain
+    assignments; avg, min and max values arrive as plain integers, and bpftrace tells them apart
+    (avg maps are "stats" in JSON; min and max sort as unsigned).
+    """
 
     name: str  # "@", "@x"
-    value_type: Type
-    key_type: Optional[Type]  # None for a scalar map (@x)
-    entries: list[tuple[Optional[Value], Value]]  # (key, value); the key is None if scalar
+    keyed: bool
+    entries: list[tuple[Optional[Any], Any]]
+    aggregation: str = ""
 
-    @property
-    def keyed(self) -> bool:
-        return self.key_type is not None
-
-    def sorted_entries(self) -> list[tuple[Optional[Value], Value]]:
-        """bpftrace's order: numbers by value, ascending; other values by key. Ties go by key
-        so that the output is the same from run to run."""
-        by_key = sorted(self.entries, key=lambda kv: _order(kv[0]))
-        if isinstance(self.value_type, (IntType, CountType, BoolType)):
-            return sorted(by_key, key=lambda kv: kv[1])
-        return by_key
-
-
-def _order(value) -> tuple:
-    """A sort key that orders any mix of decoded values without comparing int with str."""
-    if value is None:
-        return ()
-    if isinstance(value, tuple):
-        return tuple(_order(v) for v in value)
-    if isinstance(value, (int, bool)):
-        return (0, int(value), "")
-    return (1, 0, value)
+    def __post_init__(self):
+        # An old-style call (name, value_type, key_type, entries) would otherwise pass unnoticed.
+        if not isinstance(self.keyed, bool) or not isinstance(self.aggregation, str):
+            raise TypeError("MapSnapshot(name, keyed: bool, entries, aggregation: str = '')")
 
 
 class Output:
@@ -50,26 +46,60 @@ class Output:
     Output is gathered here and written with os.write at each flush. Python's buffered files
     are not used on purpose: on a seekable file they keep their own idea of the position and
     seek before writing, which overwrites what a -c command wrote to the same file meanwhile.
+
+    ``err_fd`` takes what bpftrace writes on stderr (in text: the attached probes, lost events,
+    runtime warnings). It is written at once, after whatever stdout output is pending, so that a
+    terminal showing both streams shows them in the order they happened.
     """
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, err_fd: int = 2):
         self.fd = fd
+        self.err_fd = err_fd
         self._pending: list[bytes] = []
 
     def write(self, text: str) -> None:
         self._pending.append(text.encode("utf-8", "surrogateescape"))
 
     def flush(self) -> None:
-        data = memoryview(b"".join(self._pending))
+        data = b"".join(self._pending)
         self._pending.clear()
-        while data:
-            written = os.write(self.fd, data)
-            data = data[written:]
+        _write_all(self.fd, data)
+
+    def write_err(self, text: str) -> None:
+        self.flush()
+        _write_all(self.err_fd, text.encode("utf-8", "surrogateescape"))
+
+    # ---- what bpftrace prints ----------------------------------------------------------------
 
     def attached(self, probes: int) -> None:
+        """All probes are attached (not called with -q)."""
         raise NotImplementedError
 
     def printf(self, text: str) -> None:
+        raise NotImplementedError
+
+    def time(self, text: str) -> None:
+        """time(): the formatted time."""
+        raise NotImplementedError
+
+    def cat(self, text: str) -> None:
+        """cat(): the file's contents."""
+        raise NotImplementedError
+
+    def join(self, text: str) -> None:
+        """join(): the joined arguments, without a newline."""
+        raise NotImplementedError
+
+    def system(self, text: str) -> None:
+        """system(): what the command wrote."""
+        raise NotImplementedError
+
+    def value(self, value: Any) -> None:
+        """print() of a value that is not a map."""
+        raise NotImplementedError
+
+    def map(self, snapshot: MapSnapshot, top: int = 0, div: int = 1) -> None:
+        """A map, at exit or by print(@m[, top[, div]])."""
         raise NotImplementedError
 
     def lost_events(self, count: int) -> None:
@@ -79,8 +109,25 @@ class Output:
         """Tracing has stopped; the maps come next."""
         raise NotImplementedError
 
-    def map(self, snapshot: MapSnapshot) -> None:
+    def diagnostic(self, severity: str, message: str, filename: Optional[str] = None,
+                   line: Optional[int] = None, col: Optional[int] = None,
+                   source: Union[Source, str, None] = None, *, end_col: Optional[int] = None,
+                   kind: Optional[str] = None,
+                   details: Sequence[tuple[str, Any]] = ()) -> None:
+        """A runtime warning or error ("warning" or "error"), at a place in the program if
+        ``line`` is given. ``source`` (the program, to quote the line) is a ``Source`` or its
+        text. ``kind`` is the JSON message type bpftrace uses ("warnf", "errorf",
+        "runtime_error", "helper_error"; by default warnf or errorf after the severity) and
+        ``details`` the extra JSON fields that type carries (a helper error's "helper" and
+        "retcode")."""
         raise NotImplementedError
 
 
-__all__ = ["MapSnapshot", "Output"]
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+__all__ = ["MapSnapshot", "Output", "Value"]

@@ -1,22 +1,24 @@
 """The kernel-side resources the program needs, each with a C name and a byte layout.
 
-Maps get compiler-chosen C names (m0, m1, ...) in name order; every printf call site becomes
-an event type with an id and a layout, shared by the C that fills it and the Python that decodes
-it. User text never becomes a C identifier.
+Maps get compiler-chosen C names (m0, m1, ...) in name order; every call of a function that
+sends events (printf, print, exit ...: its registry entry says so) becomes an event type with an
+id and a layout, shared by the C that fills it and the Python that decodes it. User text never
+becomes a C identifier.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from .. import ast
 from ..check import ProgramFacts
 from ..check.symbols import MapInfo
 from ..config import Config
 from ..layout import Layout
-from ..printf import Part, parse_format
-from ..types import UINT64, TupleType, Type
+from ..functions import FUNCTIONS, Event
+from ..functions.aggregations import AGGREGATIONS, Aggregation
+from ..types import INT64, UINT64, AggregateType, TupleType, Type
 from .attach import ProbeSite
 
 
@@ -26,9 +28,23 @@ class MapResource:
     index: int  # among the program's maps: m<index> in C
     c_name: str
     key_type: Optional[Type]  # None for a scalar map (@x)
-    value_type: Type  # what a value decodes as (count() decodes as a u64)
-    aggregation: Optional[str]  # "count" ..., or None for plain values
+    value_type: Type  # a plain value's type, or the AggregateType of an aggregation's map
     max_entries: int
+
+    @property
+    def aggregate(self) -> Optional[AggregateType]:
+        return self.value_type if isinstance(self.value_type, AggregateType) else None
+
+    @property
+    def aggregation(self) -> Optional[Aggregation]:
+        """The aggregation's entry: how its slots are folded, read and merged."""
+        agg = self.aggregate
+        return AGGREGATIONS[agg.name] if agg is not None else None
+
+    @property
+    def words(self) -> int:
+        """An aggregation's slot: this many 64-bit words per CPU."""
+        return self.aggregation.words(self.aggregate)
 
     @property
     def scalar(self) -> bool:
@@ -37,7 +53,7 @@ class MapResource:
     @property
     def per_cpu(self) -> bool:
         """Aggregations are kept per CPU (no atomics) and merged when read."""
-        return self.aggregation is not None
+        return self.aggregate is not None
 
     @property
     def stored_key(self) -> Type:
@@ -51,6 +67,7 @@ class MapResource:
 
     @property
     def value_struct(self) -> TupleType:
+        """The C struct a plain value is kept in (an aggregation's is a slot of words)."""
         return TupleType((self.value_type,))
 
     @property
@@ -58,19 +75,24 @@ class MapResource:
         return Layout.of([self.stored_key])
 
     @property
+    def value_size(self) -> int:
+        return self.words * 8 if self.per_cpu else self.value_layout.size
+
+    @property
     def value_layout(self) -> Layout:
         return Layout.of([self.value_type])
 
 
 @dataclass
-class PrintfEvent:
-    id: int
-    format_parts: list[Part]
-    layout: Layout  # field 0 is the event id
+class EventSite:
+    """One call that sends events: its id, its layout (field 0 is the id), and the facts its
+    handler needs, computed once here."""
 
-    @property
-    def struct_tag(self) -> str:
-        return f"printf_{self.id}"
+    id: int
+    event: Event
+    layout: Layout
+    facts: Any
+    span: Any
 
     @property
     def layout_tuple(self) -> TupleType:
@@ -78,14 +100,20 @@ class PrintfEvent:
         return TupleType(self.layout.types)
 
 
+# Event id 0 is the runtime's own: a map update the kernel refused (the map is full); calls'
+# events are numbered from 1.
+WARNING_EVENT_ID = 0
+WARNING_LAYOUT = Layout.of([UINT64, UINT64, INT64])  # id, warning site, the helper's result
+
+
 @dataclass
 class Resources:
     maps: dict[str, MapResource] = field(default_factory=dict)
-    printfs: dict[int, PrintfEvent] = field(default_factory=dict)  # by event id
-    _printf_by_node: dict[int, PrintfEvent] = field(default_factory=dict)
+    events: dict[int, EventSite] = field(default_factory=dict)  # by event id
+    _event_by_node: dict[int, EventSite] = field(default_factory=dict)
 
-    def printf_for(self, call: ast.Call) -> PrintfEvent:
-        return self._printf_by_node[id(call)]
+    def event_for(self, call: ast.Call) -> EventSite:
+        return self._event_by_node[id(call)]
 
 
 def collect_resources(sites: list[ProbeSite], facts: ProgramFacts, config: Config) -> Resources:
@@ -95,20 +123,20 @@ def collect_resources(sites: list[ProbeSite], facts: ProgramFacts, config: Confi
         res.maps[name] = _map_resource(i, info, config)
     for site in sites:
         for call in _calls(site):
-            if call.name == "printf" and id(call) not in res._printf_by_node:
-                event_id = len(res.printfs) + 1
-                fmt = call.args[0].value.decode("utf-8", "surrogateescape")
-                layout = Layout.of([UINT64, *(a.type for a in call.args[1:])])
-                event = PrintfEvent(event_id, parse_format(fmt), layout)
-                res.printfs[event_id] = event
-                res._printf_by_node[id(call)] = event
+            fn = FUNCTIONS.get(call.name)
+            if fn is None or fn.event is None or id(call) in res._event_by_node:
+                continue
+            event_id = len(res.events) + 1
+            layout = Layout.of([UINT64, *fn.event.fields(call)])
+            event = EventSite(event_id, fn.event, layout, fn.event.prepare(call), call.span)
+            res.events[event_id] = event
+            res._event_by_node[id(call)] = event
     return res
 
 
 def _map_resource(index: int, info: MapInfo, config: Config) -> MapResource:
-    value = UINT64 if info.aggregation is not None else info.value
-    return MapResource(info.name, index, f"m{index}", info.key if info.keyed else None, value,
-                       info.aggregation, config.max_map_keys)
+    return MapResource(info.name, index, f"m{index}", info.key if info.keyed else None,
+                       info.value, config.max_map_keys)
 
 
 def _calls(site: ProbeSite):

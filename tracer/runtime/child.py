@@ -4,21 +4,37 @@ The child is forked at once (so its pid, ``cpid``, is known when the program is 
 waits on a pipe before it execs; if compiling or attaching fails it is killed before the
 command has run at all. The command is split into words and executed directly, and only goes
 through /bin/sh when it uses shell syntax.
+
+The child is ptraced for one reason: to stop it as it exits, while its memory map still exists,
+so that user stacks and symbols recorded from it can be named after it is gone (tracer prints
+maps only once the command has ended). ``on_exit`` is called at that moment; every other stop
+(a signal for the child) is passed on at once.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shlex
 import shutil
 import signal
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 from ..diagnostics import TracerError
 
 TERM_GRACE_SECONDS = 2.0  # after SIGTERM, before SIGKILL
+
+PTRACE_TRACEME, PTRACE_CONT, PTRACE_DETACH, PTRACE_SETOPTIONS = 0, 7, 17, 0x4200
+PTRACE_O_TRACEEXIT = 0x40
+PTRACE_EVENT_EXIT = 6
+
+
+def _ptrace(request: int, pid: int, data: int = 0) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    return libc.ptrace(request, pid, None, ctypes.c_void_p(data))
 SHELL_SYNTAX = re.compile(r"[|&;<>()$`*?\[\]{}~\n]|^\s*\w+=")
 
 
@@ -43,7 +59,8 @@ def resolve(program: str) -> str:
 
 
 class Child:
-    def __init__(self, command: str):
+    def __init__(self, command: str, on_exit: Optional[Callable[[int], None]] = None):
+        self.on_exit = on_exit  # (pid) -> None, while the exiting child's memory still exists
         self.argv = command_argv(command)
         self.path = resolve(self.argv[0])
         self.pid: Optional[int] = None
@@ -60,6 +77,7 @@ class Child:
                     os._exit(0)  # tracer gave up before tracing started
                 os.close(read_end)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _ptrace(PTRACE_TRACEME, 0)  # it stops after exec, for release() to set up
                 os.execv(self.path, self.argv)
             except OSError as err:
                 os.write(2, f"tracer: -c: cannot run {self.argv[0]}: {err.strerror}\n".encode())
@@ -75,14 +93,31 @@ class Child:
             os.write(self._go, b"g")
             os.close(self._go)
             self._go = None
+            self._after_exec()
+
+    def _after_exec(self) -> None:
+        """The child stops once it has exec'd (it asked to be traced): ask to be told when it
+        exits, and let it go on."""
+        _, status = os.waitpid(self.pid, 0)
+        if not os.WIFSTOPPED(status):  # exec failed and it has exited already
+            self.exit_status = os.waitstatus_to_exitcode(status)
+            return
+        _ptrace(PTRACE_SETOPTIONS, self.pid, PTRACE_O_TRACEEXIT)
+        _ptrace(PTRACE_CONT, self.pid, 0)
 
     def exited(self) -> bool:
-        if self.exit_status is not None:
-            return True
-        pid, status = os.waitpid(self.pid, os.WNOHANG)
-        if pid == 0:
-            return False
-        self.exit_status = os.waitstatus_to_exitcode(status)
+        while self.exit_status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == 0:
+                return False
+            if not os.WIFSTOPPED(status):
+                self.exit_status = os.waitstatus_to_exitcode(status)
+            elif status >> 16 == PTRACE_EVENT_EXIT:
+                if self.on_exit is not None:
+                    self.on_exit(self.pid)
+                _ptrace(PTRACE_DETACH, self.pid, 0)
+            else:  # a signal for the child: deliver it
+                _ptrace(PTRACE_CONT, self.pid, os.WSTOPSIG(status))
         return True
 
     def stop(self) -> None:

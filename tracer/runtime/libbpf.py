@@ -51,6 +51,8 @@ SIGNATURES = {
     "bpf_prog_load": ([_I, _S, _S, _S, _SZ, ctypes.POINTER(ProgLoadOpts)], _I),
     "bpf_map_get_next_key": ([_I, _P, _P], _I),
     "bpf_map_lookup_elem": ([_I, _P, _P], _I),
+    "bpf_map_update_elem": ([_I, _P, _P, ctypes.c_uint64], _I),
+    "bpf_map_delete_elem": ([_I, _P], _I),
     "libbpf_num_possible_cpus": ([], _I),
     "btf__new_empty": ([], _P),
     "btf__free": ([_P], None),

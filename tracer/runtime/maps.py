@@ -48,3 +48,28 @@ def entries(fd: int, key_size: int, value_size: int,
         values = [raw[i * stride:i * stride + value_size] for i in range(cpus)] if per_cpu \
             else [raw[:value_size]]
         yield key.raw[:key_size], values
+
+
+def all_keys(fd: int, key_size: int) -> list[bytes]:
+    """Every key of a hash map, listed before any is changed (deleting while walking the keys
+    would restart the walk)."""
+    lib = libbpf()
+    keys = []
+    previous = None
+    next_key = ctypes.create_string_buffer(max(key_size, 1))
+    while lib.bpf_map_get_next_key(fd, previous, next_key) == 0:
+        keys.append(next_key.raw[:key_size])
+        previous = ctypes.create_string_buffer(keys[-1], max(key_size, 1))
+    return keys
+
+
+def delete(fd: int, key: bytes) -> None:
+    libbpf().bpf_map_delete_elem(fd, ctypes.create_string_buffer(key, max(len(key), 1)))
+
+
+def update(fd: int, key: bytes, value: bytes) -> None:
+    """Write a value (for a per-CPU map: every CPU's, one after another, 8-byte aligned)."""
+    lib = libbpf()
+    if lib.bpf_map_update_elem(fd, ctypes.create_string_buffer(key, max(len(key), 1)),
+                               ctypes.create_string_buffer(value, max(len(value), 1)), 0) != 0:
+        raise TracerError(f"cannot write a map entry: {errno.errorcode.get(ctypes.get_errno())}")

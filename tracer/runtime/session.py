@@ -12,21 +12,22 @@ import os
 import select
 import signal
 import struct
+import time
 from typing import Optional
 
 from ..codegen import markers
 from ..compiler import CompiledProgram
 from ..diagnostics import TracerError
-from ..functions import EXIT_EVENT_ID
 from ..options import CompileOptions
-from ..output import MapSnapshot, Output
+from ..output import Output
 from ..passes.attach import ProbeSite
-from ..passes.resources import MapResource
-from ..types import COUNT
-from ..printf import render
-from . import kernel, maps
+from ..passes.resources import WARNING_EVENT_ID, WARNING_LAYOUT
+from . import kernel
 from .child import Child
 from .loader import LoadError, ProgramImage, explain, load
+from .mapstate import ProgramMaps
+from .resolve import has_symbolic, resolve
+from ..symbols import Symbolizer
 from .testrun import run_once
 
 POLL_MS = 100  # how long one wait for events lasts; bounds how late a stop is noticed
@@ -55,6 +56,17 @@ class Session:
         # After exit(), events still in flight are dropped, as bpftrace drops them; END's own
         # output is wanted again.
         self._discarding = False
+        self.exit_code = 0
+        self._callback_error: Optional[BaseException] = None
+        self.config = compiled.config
+        self._symbols: Optional[Symbolizer] = None
+        if child is not None:
+            # The command's user stacks and symbols are named after it ends: keep its map.
+            child.on_exit = lambda pid: self.symbols.remember(pid)
+        # What nsecs (CLOCK_MONOTONIC) must be added to for the time since the epoch.
+        self.boot_offset_ns = time.time_ns() - time.monotonic_ns()
+        self._symbolic_events = {i for i, e in compiled.resources.events.items()
+                                 if has_symbolic(e.layout.types)}
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -79,7 +91,7 @@ class Session:
             self.output.flush()
         finally:
             self.close()
-        return 0
+        return self.exit_code
 
     def _waits_for_events(self) -> bool:
         """A program of BEGIN and END probes only is done once BEGIN has run (bpftrace 0.24),
@@ -106,9 +118,12 @@ class Session:
                               hint="this is a tracer bug: run with -d to see the C and report "
                                    "it") from None
         self.functions = {}
-        constants = {markers.CPID: self.child.pid if self.child is not None else 0}
+        constants = {markers.CPID: self.child.pid if self.child is not None else 0,
+                     markers.START_NS: time.monotonic_ns()}
         self.map_fds = {m.c_name: bcc.lib.bpf_table_fd(self.bpf.module, m.c_name.encode())
                         for m in self.compiled.resources.maps.values()}
+        self.maps = ProgramMaps(self.compiled.resources, self.map_fds,
+                                lambda value: resolve(self, value))
         maps = {m.index: self.map_fds[m.c_name] for m in self.compiled.resources.maps.values()}
         for built in self.compiled.generated.sites:
             site = built.site
@@ -129,7 +144,8 @@ class Session:
         self.bpf["tracer_events"].open_ring_buffer(self._on_event)
 
     def _attach_all(self) -> None:
-        self.output.attached(len(self.compiled.sites))
+        if not self.options.quiet:
+            self.output.attached(len(self.compiled.sites))
         self.output.flush()
         for site in self.compiled.sites:
             provider = site.target.provider
@@ -164,6 +180,7 @@ class Session:
         try:
             while not (self.stopping or self._exit_requested):
                 self.bpf.ring_buffer_poll(POLL_MS)
+                self._check_callback()
                 self.output.flush()
                 if self.child is not None and self.child.exited():
                     break
@@ -177,19 +194,84 @@ class Session:
 
     def _drain(self) -> None:
         self.bpf.ring_buffer_consume()
+        self._check_callback()
         self.output.flush()
 
     def _on_event(self, ctx, data, size) -> None:
+        # BCC calls this from C and would only print an exception raised here; it is kept and
+        # raised again once the poll returns (``_check_callback``).
+        try:
+            self._handle_event(data, size)
+        except BaseException as err:  # noqa: B902 (even KeyboardInterrupt must not be lost)
+            if self._callback_error is None:
+                self._callback_error = err
+            self._exit_requested = self._discarding = True
+        return 0
+
+    def _check_callback(self) -> None:
+        err, self._callback_error = self._callback_error, None
+        if err is not None:
+            raise err
+
+    def _handle_event(self, data, size) -> None:
         if self._discarding:
             return
         raw = ctypes.string_at(data, size)
         (event_id,) = struct.unpack_from("<Q", raw)
-        if event_id == EXIT_EVENT_ID:
-            self._exit_requested = self._discarding = True
+        if event_id == WARNING_EVENT_ID:
+            _, index, result = WARNING_LAYOUT.decode(raw)
+            self.helper_failed(self.compiled.generated.warnings[index], result)
             return
-        event = self.compiled.resources.printfs[event_id]
+        event = self.compiled.resources.events[event_id]
         values = event.layout.decode(raw)[1:]
-        self.output.printf(render(event.format_parts, values))
+        if event_id in self._symbolic_events:
+            values = [resolve(self, v) for v in values]
+        event.event.handle(self, event.facts, values)
+
+    # -- what event handlers may do (functions.base.Event) -----------------------------------
+
+    def exit(self, code: int = 0) -> None:
+        self.exit_code = code & 0xFF
+        self._exit_requested = self._discarding = True
+
+    @property
+    def symbols(self) -> Symbolizer:
+        """Kernel and user symbols, loaded when something is first printed that needs them."""
+        if self._symbols is None:
+            self._symbols = Symbolizer()
+        return self._symbols
+
+    def stack_ips(self, stack_map: str, stack_id: int) -> list[int]:
+        """The addresses of a stack the probe recorded (none if it could not: a negative id)."""
+        if stack_id < 0:
+            return []
+        table = self.bpf.get_table(stack_map)
+        try:
+            return list(table.walk(stack_id))
+        except KeyError:
+            return []
+
+    def print_map(self, name: str, top: int = 0, div: int = 1) -> None:
+        self.output.map(self.maps.read(name), top=top, div=div)
+
+    def clear_map(self, name: str) -> None:
+        self.maps.clear(name)
+
+    def zero_map(self, name: str) -> None:
+        self.maps.zero(name)
+
+    def diagnose(self, severity: str, span, message: str, kind: Optional[str] = None,
+                 details=()) -> None:
+        """A warning or error located in the program (errorf, warnf, a failed helper)."""
+        source = self.compiled.source
+        self.output.diagnostic(severity, message, source.name, span.line, span.col, source,
+                               end_col=span.end_col if span.end_line == span.line else None,
+                               kind=kind, details=details)
+
+    def helper_failed(self, site, result: int) -> None:
+        span, message = site
+        self.diagnose("warning", span, f"{message}\nAdditional Info - retcode: {result}",
+                      "helper_error", (("retcode", result),))
 
     # -- at the end --------------------------------------------------------------------------
 
@@ -199,21 +281,8 @@ class Session:
             self.output.lost_events(lost)
 
     def _print_maps(self) -> None:
-        maps = self.compiled.resources.maps
-        for name in sorted(maps):  # bpftrace prints maps in name order
-            self.output.map(self.read_map(maps[name]))
-
-    def read_map(self, m: MapResource) -> MapSnapshot:
-        key_size = 4 if m.per_cpu and m.scalar else m.key_layout.size
-        entries = []
-        for raw_key, raw_values in maps.entries(self.map_fds[m.c_name], key_size,
-                                                m.value_layout.size, m.per_cpu):
-            values = [m.value_layout.decode(raw)[0] for raw in raw_values]
-            value = sum(values) if m.per_cpu else values[0]
-            key_value = None if m.scalar else m.key_layout.decode(raw_key)[0]
-            entries.append((key_value, value))
-        value_type = COUNT if m.aggregation is not None else m.value_type
-        return MapSnapshot(m.name, value_type, m.key_type, entries)
+        for name in sorted(self.compiled.resources.maps):  # bpftrace prints them in name order
+            self.print_map(name)
 
 
 def trace(compiled: CompiledProgram, options: CompileOptions, output: Output,

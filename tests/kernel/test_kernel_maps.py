@@ -1,0 +1,130 @@
+"""Aggregations, stacks and map functions on the real kernel, against workloads whose answer is
+known exactly."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from workloads import WORKLOAD_SOURCES
+
+GETPPID = "tracepoint:syscalls:sys_enter_getppid"
+CLOSE = "tracepoint:syscalls:sys_enter_close"
+
+
+def _ok(proc):
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _frames(stack_text: str) -> list[str]:
+    """The function names of a stack printed in bpftrace mode (offsets dropped)."""
+    return [line.strip().rsplit("+", 1)[0] for line in stack_text.strip("\n").split("\n")]
+
+
+# ---- per-CPU merge: each aggregation's own rule, over values made on two CPUs at once --------
+
+def test_aggregations_merge_the_two_cpus_values_exactly(run_tracer, workload):
+    # tk_cpus: fds -1000..-1 closed on CPU 0 and 5000..7999 on CPU 1, at the same time.
+    # (close's fd is an unsigned int in its tracepoint: read it as the int the workload passed)
+    prog = (f'{CLOSE} /comm == "tk_cpus" && ((int32)args.fd < 0 || args.fd >= 5000)/ {{'
+            " $fd = (int32)args.fd;"
+            " @mn = min($fd); @mx = max($fd); @sum = sum($fd); @avg = avg($fd);"
+            " @st = stats($fd); @n = count(); @cpus[cpu] = count();"
+            " @h = lhist($fd, -1000, 8000, 3000); }")
+    out = _ok(run_tracer("-c", workload("tk_cpus"), "-e", prog))
+    total = sum(range(-1000, 0)) + sum(range(5000, 8000))  # 18998000
+    assert f"@sum: {total}\n" in out
+    assert "@mn: -1000\n" in out and "@mx: 7999\n" in out
+    assert f"@avg: {int(total / 4000)}\n" in out  # 4749: C truncates 4749.5
+    assert f"@st: {{ .count = 4000, .average = 4749, .total = {total} }}\n" in out
+    assert "@n: 4000\n" in out
+    assert "@cpus[0]: 1000\n@cpus[1]: 3000\n" in out  # the values did come from two CPUs
+    assert re.search(r"\[-1000, 2000\)\s+1000 \|", out) and re.search(r"\[5000, 8000\)\s+3000 \|",
+                                                                       out)
+
+
+def test_aggregations_read_in_a_probe_merge_every_cpu(run_tracer, workload):
+    # The END probe reads each value there and then, summing the CPUs' slots in the kernel.
+    prog = (f'{CLOSE} /comm == "tk_cpus" && ((int32)args.fd < 0 || args.fd >= 5000)/ {{'
+            " $fd = (int32)args.fd;"
+            " @n = count(); @mn = min($fd); @mx = max($fd); @s = sum($fd); @a = avg($fd); }"
+            ' END { printf("%d %d %d %d %d %d\\n", (int64)@n, @mn, @mx, @s, @a, @n > 3999); }')
+    out = _ok(run_tracer("-c", workload("tk_cpus"), "-q", "-e", prog))
+    assert out.startswith("4000 -1000 7999 18998000 4749 1\n"), out
+
+
+# ---- stacks --------------------------------------------------------------------------------
+
+def test_user_stack_names_the_call_chain(run_tracer, build_workload):
+    # Built unoptimized with every frame pointer kept (a leaf's too): the unwinder walks them.
+    chain = build_workload("tk_chain", WORKLOAD_SOURCES["tk_chain"],
+                           ["-O0", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"])
+    prog = f"{GETPPID} /pid == cpid/ {{ @[ustack] = count(); @p[ustack(perf, 2)] = count(); }}"
+    out = _ok(run_tracer("-c", f"{chain} 5", "-e", prog))
+    stacks = re.findall(r"^@\[\n(.*?)\n\]: (\d+)$", out, re.M | re.S)
+    assert len(stacks) == 1, out
+    frames, count = stacks[0]
+    assert count == "5"
+    assert _frames(frames)[:4] == ["inner", "middle", "outer", "main"], out
+    perf = re.search(r"^@p\[\n(.*?)\n\]: 5$", out, re.M | re.S)
+    assert perf is not None, out
+    lines = perf.group(1).split("\n")
+    assert len(lines) == 2
+    for line, name in zip(lines, ("inner", "middle")):
+        assert re.fullmatch(rf"\t[0-9a-f]+ {name}\+\d+ \(.*/tk_chain\)", line), line
+
+
+def test_kernel_stack_names_the_system_call_entry(run_tracer, workload):
+    prog = f"{GETPPID} /pid == cpid/ {{ @[kstack] = count(); }}"
+    out = _ok(run_tracer("-c", f"{workload('tk_loop')} 3", "-e", prog))
+    stacks = re.findall(r"^@\[\n(.*?)\n\]: (\d+)$", out, re.M | re.S)
+    assert [count for _, count in stacks] == ["3"], out
+    frames = _frames(stacks[0][0])
+    assert "do_syscall_64" in frames, frames
+    assert frames[-1].startswith("entry_SYSCALL_64"), frames
+
+
+def test_stack_depth_and_raw_mode(run_tracer, workload):
+    prog = f"{GETPPID} /pid == cpid/ {{ @[kstack(raw, 2)] = count(); }}"
+    out = _ok(run_tracer("-c", f"{workload('tk_loop')} 2", "-e", prog))
+    stack = re.search(r"^@\[\n(.*?)\n\]: 2$", out, re.M | re.S)
+    assert stack is not None, out
+    assert all(re.fullmatch(r"\s*[0-9a-f]{16}", line) for line in stack.group(1).split("\n"))
+    assert len(stack.group(1).split("\n")) == 2
+
+
+# ---- map functions ---------------------------------------------------------------------------
+
+def test_print_clear_zero_delete_during_tracing(run_tracer, workload):
+    prog = (f"{GETPPID} /pid == cpid/ {{ @c[1] = count(); @c[2] = count(); @s = sum(3);"
+            " @v[tid] = 1; }"
+            " END { print(@c, 1); print(@s); zero(@c); delete(@v, cpid);"
+            ' printf("%d %d\\n", len(@v), has_key(@c, 1)); clear(@s); }')
+    out = _ok(run_tracer("-c", f"{workload('tk_loop')} 4", "-q", "-e", prog))
+    # print(@c, 1): the one largest entry (a tie: the higher key); @s: 12. Then at exit @c's
+    # values are zero, @v is empty, @s cleared (its one slot zeroed).
+    assert out == "@c[2]: 4\n@s: 12\n0 1\n\n\n@c[1]: 0\n@c[2]: 0\n@s: 0\n", out
+
+
+def test_json_output_of_aggregations(run_tracer, workload):
+    prog = (f"{GETPPID} /pid == cpid/ {{ @n = count(); @h = hist(5); @st = stats(10); }}")
+    out = _ok(run_tracer("-f", "json", "-c", f"{workload('tk_loop')} 6", "-e", prog))
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines[0] == {"type": "attached_probes", "count": 1, "data": {"probes": 1}}
+    assert {"type": "hist", "data": {"@h": [{"min": 4, "max": 7, "count": 6}]}} in lines
+    assert {"type": "map", "data": {"@n": 6}} in lines
+    assert {"type": "stats", "data": {"@st": {"count": 6, "average": 10, "total": 60}}} in lines
+
+
+def test_a_full_map_is_reported_not_silently_dropped(run_tracer, workload):
+    prog = ("config = { max_map_keys = 2 } "
+            f"{CLOSE} /comm == \"tk_close\" && (int32)args.fd < 0/ "
+            "{ @[(int32)args.fd] = count(); }")
+    proc = run_tracer("-c", f"{workload('tk_close')} -1 -2 -3 -4", "-e", prog)
+    out = _ok(proc)
+    assert out.count("]: 1\n") == 2, out  # two keys kept
+    warnings = re.findall(r"WARNING: Map full; can't update element", proc.stderr)
+    assert len(warnings) == 2, proc.stderr  # -3 and -4, each reported where it happened
+    assert "stdin:1:" in proc.stderr
