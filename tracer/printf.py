@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
 from .layout import Record
-from .output.values import Buffer, Stack, Stats
+from .values import Buffer, Stack, Stats
 
 # bpftrace 0.26's grammar of a specifier: flags in this order, each at most once; a width and a
 # precision in ASCII digits or '*'; any run of length letters; then the conversion. Its

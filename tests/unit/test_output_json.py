@@ -11,9 +11,9 @@ import pytest
 
 from tracer.layout import Record
 from tracer.output import JsonOutput, MapSnapshot
-from tracer.output.indexes import linear_of, log2_of
+from tracer.histograms import linear_of, log2_of
 from tracer.output.jsonl import json_int, json_string
-from tracer.output.values import Buffer, Stack, Stats
+from tracer.values import Buffer, Stack, Stats
 
 
 class Captured:

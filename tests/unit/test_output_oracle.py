@@ -18,8 +18,8 @@ from typing import Callable
 import pytest
 
 from tracer.output import JsonOutput, MapSnapshot, TextOutput
-from tracer.output.indexes import linear_of, log2_of
-from tracer.output.values import Stats
+from tracer.histograms import linear_of, log2_of
+from tracer.values import Stats
 
 pytestmark = pytest.mark.compat
 

@@ -9,9 +9,9 @@ import pytest
 
 from tracer.output import (JsonOutput, MapSnapshot, TerminalOutput, TextOutput, make_output,
                            wants_colour)
-from tracer.output.indexes import log2_of
+from tracer.histograms import log2_of
 from tracer.output.terminal import smooth_bar
-from tracer.output.values import Stack, Stats
+from tracer.values import Stack, Stats
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

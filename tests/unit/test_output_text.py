@@ -9,10 +9,10 @@ import pytest
 
 from tracer.layout import Layout, Record
 from tracer.output import MapSnapshot, TextOutput
-from tracer.output.indexes import linear_of, log2_of
+from tracer.histograms import linear_of, log2_of
 from tracer.output.order import arrange
 from tracer.output.text import bar_length, format_diagnostic
-from tracer.output.values import Buffer, Stack, Stats
+from tracer.values import Buffer, Stack, Stats
 from tracer.types import StringType
 
 
@@ -481,22 +481,50 @@ def test_utf8_text_is_written_as_utf8(cap):
 
 
 @pytest.mark.parametrize("bits", range(6))
-def test_log2_buckets_agree_with_the_kernel_side(bits):
-    # The aggregation's reader builds its Histogram with its own bounds; they must be these.
-    from tracer.functions.aggregations import log2_bounds
-    from tracer.output.indexes import log2_bucket_count, log2_histogram, log2_index
+def test_log2_histogram_buckets_hold_their_values(bits):
+    from tracer.histograms import log2_bucket_count, log2_histogram, log2_index
 
     hist = log2_histogram([], bits)
     assert len(hist.buckets) == log2_bucket_count(bits)
-    assert [(b.lo, b.hi) for b in hist.buckets] == \
-        [log2_bounds(i, bits) for i in range(len(hist.buckets))]
     for value in (-5, 0, 1, 2, 3, 1000, 2**40 + 12345, 2**63 - 1):
         bucket = hist.buckets[log2_index(value, bits)]
         assert (bucket.lo is None or bucket.lo <= value) and value < bucket.hi
 
 
+def test_the_kernel_side_numbers_buckets_as_the_histograms_do(tmp_path):
+    """The C the probes fold hist() and lhist() with, compiled and run here, must put every
+    value in the bucket ``tracer.histograms`` says."""
+    import shutil
+    import subprocess
+    from tracer.functions.aggregations import LINEAR_C, LOG2_C
+    from tracer.histograms import linear_index, log2_index
+
+    gcc = shutil.which("gcc")
+    assert gcc is not None, "gcc is not installed; scripts/setup installs it"
+    values = [-(2**63), -7, -1, 0, 1, 2, 3, 4, 5, 7, 8, 100, 1023, 1024, 1025, 2**31, 2**40 + 9,
+              2**62 + 3, 2**63 - 1]
+    lines = [f"  v = {v}LL;"
+             + "".join(f' printf("%llu ", (unsigned long long)tracer_log2(v, {k}));'
+                       for k in range(6))
+             + ' printf("%llu %llu\\n", (unsigned long long)tracer_linear(v, -10, 100, 7),'
+               ' (unsigned long long)tracer_linear(v, 0, 4096, 1024));'
+             for v in values]
+    source = ("#include <stdio.h>\ntypedef long long s64; typedef unsigned long long u64;\n"
+              "#define __always_inline inline\n" + LOG2_C + "\n" + LINEAR_C +
+              "\nint main(void) {\n  s64 v;\n" + "\n".join(lines) + "\n  return 0;\n}\n")
+    (tmp_path / "buckets.c").write_text(source.replace("-9223372036854775808LL",
+                                                       "(-9223372036854775807LL - 1)"))
+    subprocess.run([gcc, "-O1", "-o", str(tmp_path / "buckets"), str(tmp_path / "buckets.c")],
+                   check=True)
+    out = subprocess.run([str(tmp_path / "buckets")], capture_output=True, text=True, check=True)
+    want = "".join(" ".join([*(str(log2_index(v, k)) for k in range(6)),
+                             str(linear_index(v, -10, 100, 7)),
+                             str(linear_index(v, 0, 4096, 1024))]) + "\n" for v in values)
+    assert out.stdout == want
+
+
 def test_linear_index_puts_values_in_their_bucket():
-    from tracer.output.indexes import linear_histogram, linear_index
+    from tracer.histograms import linear_histogram, linear_index
 
     hist = linear_histogram([], 0, 10, 3)  # a last, partial step: [9, ...)
     assert [(b.lo, b.hi) for b in hist.buckets] == \

@@ -17,7 +17,7 @@ import pytest
 
 from tracer import types as T
 from tracer.layout import Record
-from tracer.output.values import Buffer, Stack, Stats
+from tracer.values import Buffer, Stack, Stats
 from tracer.printf import (Conversion, FormatError, bind_types, count_error, conversions,
                            parse_format, render, text_of)
 

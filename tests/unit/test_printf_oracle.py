@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 
-from tracer.output.values import Buffer
+from tracer.values import Buffer
 from tracer.printf import parse_format, render
 
 SEPARATOR = b"\x1e"

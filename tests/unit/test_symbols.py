@@ -18,7 +18,7 @@ from typing import Optional
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from tracer.output.values import Stack
+from tracer.values import Stack
 from tracer.symbols import Symbolizer
 from tracer.symbols.cxxsort import cxx_sort_order
 from tracer.symbols.demangle import available as demangler_available, demangle

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from .. import ast
-from ..output.values import Bucket, Histogram, Stats
+from ..histograms import (linear_bucket_count, linear_histogram, log2_bucket_count,
+                          log2_histogram)
+from ..values import Histogram, Stats
 from ..types import INT64, UINT64, AggregateType, Type
 from .base import Function, Kind, MAP_VALUE_ONLY, Param, Signature
 
@@ -131,9 +133,7 @@ _MEAN = Reader(("0", "0"), lambda acc, p, typ: f"{acc[0]} += {p}->w[0]; {acc[1]}
 
 # -- hist: log2 buckets, 2^k of them per power of two --------------------------------------------
 
-# Bucket 0 holds negative values; 1 .. 2^k hold 0 .. 2^k - 1, one value each; after that each
-# power of two is split in 2^k buckets, numbered by the position of the leading 1 and the k
-# bits that follow it. bpftrace numbers its buckets the same way.
+# The C of ``histograms.log2_index``: bpftrace's numbering of log2 buckets.
 LOG2_C = """\
 static __always_inline u64 tracer_log2(s64 value, u64 k)
 {
@@ -147,8 +147,7 @@ static __always_inline u64 tracer_log2(s64 value, u64 k)
 
 
 def _hist_buckets(typ: AggregateType) -> int:
-    k = typ.params[0]
-    return (64 - k) * (1 << k) + 1
+    return log2_bucket_count(typ.params[0])
 
 
 def _fold_bucket(gen, slot: str, index: str, buckets: int) -> None:
@@ -164,30 +163,17 @@ def _fold_hist(gen, slot: str, value, typ) -> None:
                  _hist_buckets(typ))
 
 
-def log2_bounds(index: int, k: int) -> tuple[Optional[int], Optional[int]]:
-    """The values bucket ``index`` of a hist with ``k`` bits holds: [lo, hi)."""
-    if index == 0:
-        return None, 0
-    if index <= 1 << k:
-        return index - 1, index
-    shift = ((index - 1) >> k) - 1
-    mantissa = (1 << k) + ((index - 1) & ((1 << k) - 1))
-    return mantissa << shift, (mantissa + 1) << shift
-
-
 def _merge_buckets(slots) -> list[int]:
     return [sum(column) & MASK64 for column in zip(*slots)]
 
 
 def _merge_hist(slots, typ) -> Histogram:
-    k = typ.params[0]
-    counts = _merge_buckets(slots)
-    return Histogram("log2", tuple(Bucket(*log2_bounds(i, k), c) for i, c in enumerate(counts)),
-                     bits=k)
+    return log2_histogram(_merge_buckets(slots), typ.params[0])
 
 
 # -- lhist: linear buckets of `step` between min and max, and one each side ----------------------
 
+# The C of ``histograms.linear_index``.
 LINEAR_C = """\
 static __always_inline u64 tracer_linear(s64 value, s64 min, s64 max, u64 step)
 {
@@ -198,8 +184,7 @@ static __always_inline u64 tracer_linear(s64 value, s64 min, s64 max, u64 step)
 
 
 def _lhist_buckets(typ: AggregateType) -> int:
-    low, high, step = typ.params
-    return (high - low) // step + 2
+    return linear_bucket_count(*typ.params)
 
 
 def _fold_lhist(gen, slot: str, value, typ) -> None:
@@ -209,13 +194,7 @@ def _fold_lhist(gen, slot: str, value, typ) -> None:
 
 
 def _merge_lhist(slots, typ) -> Histogram:
-    low, high, step = typ.params
-    counts = _merge_buckets(slots)
-    last = len(counts) - 1
-    buckets = [Bucket(None, low, counts[0])]
-    buckets += [Bucket(low + (i - 1) * step, low + i * step, counts[i]) for i in range(1, last)]
-    buckets.append(Bucket(low + (last - 1) * step, None, counts[last]))
-    return Histogram("linear", tuple(buckets))
+    return linear_histogram(_merge_buckets(slots), *typ.params)
 
 
 AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [

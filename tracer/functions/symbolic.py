@@ -16,7 +16,7 @@ import time as _time
 from typing import Optional
 
 from .. import ast
-from ..output.values import Buffer
+from ..values import Buffer
 from ..codegen.values import CValue
 from ..types import UINT64, SymbolicType
 from .base import Function, Kind, Param, Signature

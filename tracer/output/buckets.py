@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .values import Histogram
+from ..values import Histogram
 
 _SUFFIXES = ("", "K", "M", "G", "T", "P", "E")  # powers of 1024
 _KILO, _MEGA = 1024, 1024 * 1024

@@ -19,7 +19,7 @@ from .base import MapSnapshot, Output
 from .buckets import Label, ShownHistogram
 from .order import arrange, shown_value
 from .text import format_diagnostic, format_value
-from .values import Buffer, Stack
+from ..values import Buffer, Stack
 
 _U64 = 1 << 64
 _S64 = 1 << 63

@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 from ..layout import Record
 from .base import MapSnapshot
 from .buckets import ShownHistogram, shown
-from .values import Buffer, Histogram, Stack, Stats
+from ..values import Buffer, Histogram, Stack, Stats
 
 _U64 = 1 << 64
 _S64 = 1 << 63

@@ -14,7 +14,7 @@ from ..layout import Record
 from .base import MapSnapshot, Output
 from .buckets import ShownHistogram, text_label
 from .order import arrange, shown_value
-from .values import Buffer, Stack
+from ..values import Buffer, Stack
 
 BAR_WIDTH = 52  # the @ bar of the largest bucket
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ..output.values import Stack
+from ..values import Stack
 from . import stacks
 from .demangle import demangle
 from .elf import ElfSymbol
