@@ -32,7 +32,7 @@ def test_aggregations_merge_the_two_cpus_values_exactly(run_tracer, workload):
             " $fd = (int32)args.fd;"
             " @mn = min($fd); @mx = max($fd); @sum = sum($fd); @avg = avg($fd);"
             " @st = stats($fd); @n = count(); @cpus[cpu] = count();"
-            " @h = lhist($fd, -1000, 8000, 3000); }")
+            " @h = lhist($fd, -1000, 8000, 3000); @h2 = hist($fd); @h3 = hist($fd, 2); }")
     out = _ok(run_tracer("-c", workload("tk_cpus"), "-e", prog))
     total = sum(range(-1000, 0)) + sum(range(5000, 8000))  # 18998000
     assert f"@sum: {total}\n" in out
@@ -43,6 +43,17 @@ def test_aggregations_merge_the_two_cpus_values_exactly(run_tracer, workload):
     assert "@cpus[0]: 1000\n@cpus[1]: 3000\n" in out  # the values did come from two CPUs
     assert re.search(r"\[-1000, 2000\)\s+1000 \|", out) and re.search(r"\[5000, 8000\)\s+3000 \|",
                                                                        out)
+    # hist() of values only known at run time: negatives, then 5000..7999 across [4K, 8K)
+    # (with 2 bits, [4K, 5K) holds 5000..5119, [5K, 6K) 5120..6143 ... [7K, 8K) 7168..7999).
+    h2 = out[out.index("@h2:\n"):out.index("@h3:")]
+    assert re.findall(r"^(\S+(?: \S+)?)\s+(\d+) \|", h2, re.M) == [
+        ("(..., 0)", "1000"), ("[0]", "0"), ("[1]", "0"), ("[2, 4)", "0"), ("[4, 8)", "0"),
+        ("[8, 16)", "0"), ("[16, 32)", "0"), ("[32, 64)", "0"), ("[64, 128)", "0"),
+        ("[128, 256)", "0"), ("[256, 512)", "0"), ("[512, 1K)", "0"), ("[1K, 2K)", "0"),
+        ("[2K, 4K)", "0"), ("[4K, 8K)", "3000")], h2
+    h3 = out[out.index("@h3:\n"):]
+    assert re.findall(r"^\[(\S+), (\S+)\)\s+(\d+) \|", h3, re.M)[-4:] == [
+        ("4K", "5K", "120"), ("5K", "6K", "1024"), ("6K", "7K", "1024"), ("7K", "8K", "832")], h3
 
 
 def test_aggregations_read_in_a_probe_merge_every_cpu(run_tracer, workload):

@@ -140,7 +140,14 @@ static __always_inline u64 tracer_log2(s64 value, u64 k)
   if (value < 0) return 0;
   u64 n = (u64)value, mask = (1ULL << k) - 1;
   if (n <= mask) return n + 1;
-  u64 top = 63 - __builtin_clzll(n);
+  /* The leading 1's position by halving (BPF has no count-leading-zeros instruction). */
+  u64 rest = n, top = 0;
+  if (rest >> 32) { rest >>= 32; top += 32; }
+  if (rest >> 16) { rest >>= 16; top += 16; }
+  if (rest >> 8) { rest >>= 8; top += 8; }
+  if (rest >> 4) { rest >>= 4; top += 4; }
+  if (rest >> 2) { rest >>= 2; top += 2; }
+  if (rest >> 1) { top += 1; }
   u64 shift = top - k;
   return ((shift + 1) << k) + ((n >> shift) & mask) + 1;
 }"""
