@@ -51,7 +51,8 @@ class ProgramGenerator(ExpressionWriter):
         # The chance of a deliberate mistake at each place that allows one. Most programs get
         # none (see ``generate``): a program has dozens of such places.
         self.slips = slips
-        self.maps: dict[str, tuple[tuple, Kind]] = {}  # name -> (key kinds, value kind|"count")
+        # name -> (key kinds, value kind, or "agg:" and the aggregation's call with V for its value)
+        self.maps: dict[str, tuple[tuple, Kind]] = {}
         self.macros: list[tuple[str, tuple, str]] = []  # name, param kinds, result kind
         self.point, self.fields = "", []
         self.scope = Scope()
@@ -148,9 +149,9 @@ class ProgramGenerator(ExpressionWriter):
 
     def stmt(self, depth: int) -> str:
         r = self.r
-        table = [(20, self.assign_var), (15, self.assign_map), (6, self.count_map),
+        table = [(20, self.assign_var), (15, self.assign_map), (6, self.aggregate_map),
                  (12, self.printf), (6, self.augmented), (4, self.inc_dec), (5, self.let),
-                 (2, self.expr_stmt)]
+                 (2, self.expr_stmt), (3, self.map_function)]
         if "for" not in self.loops or self.slips:
             table.append((2, lambda d: "exit();"))
         if depth > 0:
@@ -230,8 +231,8 @@ class ProgramGenerator(ExpressionWriter):
     def assign_map(self, depth: int) -> str:
         known = set(self.maps)
         name, keys, value = self.map_sig()
-        if value == "count":
-            return f"{self.map_ref(name, keys)} = count();"
+        if isinstance(value, str) and value.startswith("agg:"):
+            return self.fold(name, keys, value)
         if name in known:
             return f"{self.map_ref(name, keys)} = {self.value(value, 2)};"
         # A map's first assignment does not read the map: nothing would ever have given it
@@ -241,9 +242,31 @@ class ProgramGenerator(ExpressionWriter):
         self.maps[name] = signature
         return text
 
-    def count_map(self, depth: int) -> str:
-        name, keys, _ = self.map_sig("count")
-        return f"{self.map_ref(name, keys)} = count();"
+    def aggregate_map(self, depth: int) -> str:
+        name, keys, value = self.map_sig(f"agg:{self.r.choice(vocab.AGGREGATIONS)}")
+        if not (isinstance(value, str) and value.startswith("agg:")):
+            return self.assign_map(depth)
+        return self.fold(name, keys, value)
+
+    def fold(self, name: str, keys: tuple, value: str) -> str:
+        call = value[len("agg:"):].replace("V", self.value("int", 1))
+        return f"{self.map_ref(name, keys)} = {call};"
+
+    def map_function(self, depth: int) -> str:
+        """print, clear, zero, delete, has_key and len over a map already used."""
+        if not self.maps:
+            return self.aggregate_map(depth)
+        name = self.r.choice(sorted(self.maps))
+        keys, _ = self.maps[name]
+        key = self.map_ref(name, keys)[len(name):].strip("[]") if keys else ""
+        calls = [f"print({name});", f"print({name}, {self.r.choice(['1', '3', '0'])});",
+                 f"print({name}, 2, {self.r.choice(['1', '10'])});", f"clear({name});",
+                 f"zero({name});", f"print({self.value('int', 1)});"]
+        if keys:
+            calls += [f"delete({name}, {key});" if "," not in key else f"delete({name}[{key}]);",
+                      f'printf("%d %d\\n", len({name}), has_key({name}, {key}));'
+                      if "," not in key else f'printf("%d\\n", len({name}));']
+        return self.r.choice(calls)
 
     def augmented(self, depth: int) -> str:
         op = self.r.choice(vocab.AUGMENTED)
@@ -333,7 +356,8 @@ class ProgramGenerator(ExpressionWriter):
         return f"for ({head}) {body}" if self.r.random() < 0.8 else f"for {head} {body}"
 
     def for_map(self, depth: int) -> str:
-        iterable = [m for m, (keys, value) in self.maps.items() if keys and value != "count"]
+        iterable = [m for m, (keys, value) in self.maps.items()
+                    if keys and not (isinstance(value, str) and value.startswith("agg:"))]
         if not iterable:
             return self.assign_map(depth)
         name = self.r.choice(iterable)

@@ -122,3 +122,7 @@ def plain_string(rng: random.Random) -> str:
     """A string literal with only valid escapes, for places that must accept it."""
     pieces = ["a", "bc", "hello", "x y", "tracer", "é", "\\n", "\\t", "\\x41", "\\101", "%%"]
     return '"' + "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 4))) + '"'
+
+# The aggregations a map may be given, V standing for the value folded in.
+AGGREGATIONS = ["count()", "sum(V)", "min(V)", "max(V)", "avg(V)", "stats(V)", "hist(V)",
+                "hist(V, 2)", "lhist(V, 0, 100, 10)", "lhist(V, -50, 50, 25)"]
