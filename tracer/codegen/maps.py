@@ -27,7 +27,7 @@ class MapGen:
     def map_key(self, m, ref: ast.MapRef) -> str:
         """A pointer to the key a map reference names, built and zeroed (keys compare as
         bytes, padding included)."""
-        if m.per_cpu and m.scalar:
+        if m.is_array:
             return "&" + self.temp("u32 {} = 0")  # the array's one slot
         key = CValue(self.buffer(m.key_struct), m.key_struct)
         if not ref.keys:
@@ -82,7 +82,7 @@ class MapGen:
         value = self.expr(call.args[0]) if call.args else None
         slot_type = self.ctypes.slot(m.words)
         slot = self.temp(f"{slot_type} *{{}} = {m.c_name}.lookup({key})")
-        if not m.scalar:  # an array's one slot always exists
+        if not m.is_array:  # an array's one slot always exists
             self.open_block(f"if (!{slot}) {{")
             zeros = self.zeroed_memory(m.value_size)
             self.check_update(f"{m.c_name}.insert({key}, ({slot_type} *){zeros})", target.span)

@@ -102,7 +102,7 @@ BPF_F_NO_PREALLOC = 1
 
 
 def map_declaration(m: MapResource, key: str, value: str) -> str:
-    if m.per_cpu and m.scalar:
+    if m.is_array:
         # An array always has its one slot, so an unset count prints 0, as in bpftrace.
         return f"BPF_PERCPU_ARRAY({m.c_name}, {value}, 1);"
     if m.per_cpu and m.value_size > PREALLOC_SLOT_MAX:

@@ -133,7 +133,7 @@ def emit_delete(gen, call: ast.Call):
     target = call.info["target"]
     m = gen.resources.maps[target.name]
     key = gen.map_key(m, target)
-    if m.per_cpu and m.scalar:
+    if m.is_array:
         # A scalar aggregation's one slot cannot be deleted; clear() empties it.
         gen.send_event(call, [])
         return gen.scalar("1", BOOL)

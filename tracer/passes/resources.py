@@ -51,6 +51,13 @@ class MapResource:
         return self.key_type is None
 
     @property
+    def is_array(self) -> bool:
+        """A scalar count() is an array of one slot that always exists, so a count that never
+        fired prints 0, as in bpftrace; every other map has an entry only once it is written
+        (a sum that never fired prints nothing)."""
+        return self.scalar and self.aggregate is not None and self.aggregate.name == "count"
+
+    @property
     def per_cpu(self) -> bool:
         """Aggregations are kept per CPU (no atomics) and merged when read."""
         return self.aggregate is not None

@@ -22,7 +22,7 @@ class ProgramMaps:
         self.resolve = resolve  # raw symbolic values (stacks ...) -> what is printed
 
     def _key_size(self, m: MapResource) -> int:
-        return 4 if m.per_cpu and m.scalar else m.key_layout.size
+        return 4 if m.is_array else m.key_layout.size
 
     def read(self, name: str) -> MapSnapshot:
         m = self.by_name[name]
@@ -46,7 +46,7 @@ class ProgramMaps:
     def clear(self, name: str) -> None:
         """Every entry gone (a scalar aggregation's one slot, which always exists, zeroed)."""
         m = self.by_name[name]
-        if m.per_cpu and m.scalar:
+        if m.is_array:
             self.zero(name)
             return
         fd = self.fds[m.c_name]
