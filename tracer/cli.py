@@ -4,10 +4,11 @@ failure into a message and an exit code. Nothing here compiles, loads or prints 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
-from typing import Optional
+from typing import Iterator, Optional
 
 import click
 
@@ -15,7 +16,8 @@ from . import __version__, ast
 from .compiler import compile_program
 from .diagnostics import CompileError, TracerError
 from .options import CompileOptions, split_named
-from .output import FORMATS, make_output
+from .output import FORMATS, Output, make_output
+from .runtime import kernel
 from .runtime.session import trace
 
 EXIT_PROGRAM_ERROR = 1
@@ -62,25 +64,76 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
     options = CompileOptions(params=params + more, named=named,
                              has_child=command is not None, target_pid=pid, verbose=verbose,
                              unsafe=unsafe, quiet=quiet)
-    compiled = compile_program(text, name, options)
-    if "help" in named:
-        _program_options(compiled.facts.getopts)
-        return
-    for warning in compiled.warnings:
-        click.echo(warning.render(compiled.source), err=True)
-    if dry_run:
-        click.echo("AST:\n" + ast.dump(compiled.program) + "\n\nC:\n" + compiled.c_text, nl=False)
-        return
-    _name_process("tracer")
-    fd = open_output(output_path)
-    output = make_output(fmt, fd, isatty=os.isatty(fd), environ=os.environ)
-    raise click.exceptions.Exit(trace(compiled, options, output, command))
+    with _quiet_if_the_reader_leaves():
+        compiled = compile_program(text, name, options)
+        if "help" in named:
+            _program_options(compiled.facts.getopts)
+            return
+        for warning in compiled.warnings:
+            click.echo(warning.render(compiled.source), err=True)
+        if dry_run:
+            print_to_stdout("AST:\n" + ast.dump(compiled.program) + "\n\nC:\n" + compiled.c_text)
+            return
+        # Compiling needs no root, except for what the kernel describes only to root (tracefs),
+        # which says so itself; so that the program's own errors show first, bpftrace's order
+        # (root first) is not followed. Everything from here on needs root.
+        kernel.require_root()
+        _name_process("tracer")
+        fd = open_output(output_path)
+        output = make_output(fmt, fd, isatty=os.isatty(fd), environ=os.environ)
+        raise click.exceptions.Exit(trace(compiled, options, output, command))
+
+
+# Python leaves sys.__stdout__ and sys.__stdin__ None when the descriptor was closed when it
+# started; that is how a closed one is told from the /dev/null put in its place.
+
+def stdout_closed() -> TracerError:
+    return TracerError("standard output is closed, so there is nowhere to print to",
+                       hint="redirect it instead (> FILE, or > /dev/null to discard it); "
+                            "-o FILE takes the trace output")
+
+
+def stdin_closed() -> TracerError:
+    return TracerError("cannot read the program from standard input (-): it is closed",
+                       hint="give the program with -e PROGRAM or as a FILE, or redirect "
+                            "standard input (< FILE)")
+
+
+def print_to_stdout(text: str) -> None:
+    """Write to standard output as the trace output is written, so that a failure is told
+    the same way (a closed pipe ends quietly, a full device is an error)."""
+    if sys.__stdout__ is None:
+        raise stdout_closed()
+    output = Output(1)
+    output.write(text)
+    output.flush()
+
+
+@contextlib.contextmanager
+def _quiet_if_the_reader_leaves() -> Iterator[None]:
+    """The reader of the output went away (| head): stop quietly with status 0. Caught here,
+    because click would otherwise catch it first and exit with 1."""
+    try:
+        yield
+    except BrokenPipeError:
+        _silence_stdout()
+        raise click.exceptions.Exit(0) from None
+
+
+def _silence_stdout() -> None:
+    # Whatever Python still holds for stdout is flushed at exit; on a broken pipe that would
+    # print an "Exception ignored" message.
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
 
 
 def open_output(path: Optional[str]) -> int:
     """The descriptor trace output goes to: stdout, or FILE for -o (created or truncated)."""
     if path is None:
-        return sys.stdout.fileno()
+        if sys.__stdout__ is None:
+            raise stdout_closed()
+        return 1
     try:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     except OSError as err:
@@ -103,12 +156,40 @@ def read_program(program_text: Optional[str], args: list[str]) -> tuple[str, str
         raise click.UsageError("no program: give -e PROGRAM, a FILE, or - for standard input")
     path, params = args[0], args[1:]
     if path == "-":
-        return "stdin", sys.stdin.read(), params
+        return "stdin", _read_stdin(), params
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
             return path, f.read(), params
     except OSError as err:
         raise TracerError(f"cannot read {path}: {err.strerror}") from None
+
+
+def _read_stdin() -> str:
+    if sys.__stdin__ is None:
+        raise stdin_closed()
+    try:
+        data = sys.__stdin__.buffer.read()
+    except OSError as err:
+        raise TracerError(f"cannot read the program from standard input (-): "
+                          f"{err.strerror}") from None
+    # As a FILE is read: bytes that are not UTF-8 survive into string literals.
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _plug_closed_standard_fds() -> None:
+    """Put /dev/null where a standard descriptor was closed, so that no file tracer opens
+    (a BPF map, the -o file) takes its number and receives what is meant for that stream, a
+    -c command does not start without one, and code that writes to sys.stderr finds a file.
+    That it was closed is still known: sys.__stdout__ and the others stay None."""
+    for fd, (name, mode) in enumerate((("stdin", "r"), ("stdout", "w"), ("stderr", "w"))):
+        if getattr(sys, f"__{name}__") is not None:
+            continue
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        os.set_inheritable(fd, True)
+        setattr(sys, name, open(fd, mode, closefd=False))
 
 
 def _name_process(name: str) -> None:
@@ -127,6 +208,7 @@ def main() -> None:
     if "--" in argv:
         split = argv.index("--")
         argv, after = argv[:split], argv[split + 1:]
+    _plug_closed_standard_fds()
     try:
         # Without standalone mode click returns an Exit's code instead of exiting with it.
         code = cli.main(argv, standalone_mode=False, obj=after)
@@ -149,7 +231,7 @@ def main() -> None:
         sys.exit(130)
     except BrokenPipeError:
         # The reader went away (| head): leave quietly, as other tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         sys.exit(0)
     except Exception as err:  # a tracer bug: say so plainly; the traceback only on request
         if os.environ.get("TRACER_DEBUG"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -191,3 +192,166 @@ def test_python_api_compile_gives_ast_sites_and_c():
     with pytest.raises(CompileError) as err:
         tracer.compile("BEGIN { @x = cpid; }")
     assert "cpid" in err.value.render()
+
+
+# ---- standard streams that are closed, full or go away, and not being root ------------------
+#
+# Each is run as the reporter ran it: through the shell, with its redirection. None may end in
+# an internal error (status 70) or a traceback.
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+BEGIN_X = 'BEGIN { printf("x\\n"); exit(); }'
+OPENAT = 'tracepoint:syscalls:sys_enter_openat { printf("%s\\n", str(args->filename)); }'
+STDOUT_CLOSED = ("tracer: error: standard output is closed, so there is nowhere to print to\n"
+                 "hint: redirect it instead (> FILE, or > /dev/null to discard it); -o FILE "
+                 "takes the trace output\n")
+STDIN_CLOSED = ("tracer: error: cannot read the program from standard input (-): it is closed\n"
+                "hint: give the program with -e PROGRAM or as a FILE, or redirect standard input "
+                "(< FILE)\n")
+NEEDS_ROOT = ("tracer: error: tracer needs root to load BPF programs\n"
+              "hint: run it with sudo or as root\n")
+TRACEPOINTS_NEED_ROOT = (
+    "tracer: error: tracepoint probes need root, even to compile them (-d): the kernel "
+    "describes them in /sys/kernel/tracing, which only root may read\n"
+    "hint: run it with sudo or as root; a program without tracepoints (BEGIN, END, interval) "
+    "compiles with -d as any user\n")
+
+
+def shell_tracer(redirect: str, *args: str, stdin: str | None = None,
+                 as_nobody: bool = False) -> subprocess.CompletedProcess:
+    """`tracer ARGS REDIRECT` as sh runs it (REDIRECT: `>&-`, `> /dev/full`, `<&-`)."""
+    argv = ["/bin/sh", "-c", f'exec "$@" {redirect}', "sh", sys.executable, "-m", "tracer", *args]
+    if as_nobody and os.geteuid() == 0:
+        argv = NOBODY + argv
+    return subprocess.run(argv, input="" if stdin is None else stdin, capture_output=True,
+                          text=True, timeout=60, cwd=MAIN)
+
+
+def assert_no_crash(proc: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "internal error" not in proc.stderr, proc.stderr
+
+
+def test_dry_run_with_stdout_closed():
+    proc = shell_tracer(">&-", "-d", "-e", BEGIN_X)
+    assert_no_crash(proc)
+    assert (proc.returncode, proc.stderr) == (1, STDOUT_CLOSED)
+
+
+def test_dry_run_with_stdout_on_a_full_device():
+    proc = shell_tracer("> /dev/full", "-d", "-e", BEGIN_X)
+    assert_no_crash(proc)
+    assert (proc.returncode, proc.stderr) == (
+        1, "tracer: error: cannot write to standard output (/dev/full): "
+           "No space left on device\n")
+
+
+def test_dry_run_program_from_closed_stdin():
+    proc = shell_tracer("<&-", "-d", "-")
+    assert_no_crash(proc)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", STDIN_CLOSED)
+
+
+def test_dry_run_into_a_pipe_nobody_reads_ends_quietly():
+    # A reader that went away before anything was written: EPIPE at the first write.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "tracer", "-d", "-e", BEGIN_X],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+                              cwd=MAIN)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_program_from_stdin_that_is_not_utf8():
+    # Read as bytes and decoded as a FILE is, whatever Python's own decoding of stdin would
+    # do with them (strict, as it is here, fails on the \xff).
+    proc = subprocess.run([sys.executable, "-m", "tracer", "-d", "-"],
+                          input=b'BEGIN { printf("\xff\\n"); }', capture_output=True,
+                          timeout=60, cwd=MAIN, env={**os.environ,
+                                                     "PYTHONIOENCODING": "utf-8:strict"})
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert b"StrLit value=b'\\xff\\n' :: string[3]\n" in proc.stdout
+
+
+def test_printf_width_in_other_digits_is_a_located_error():
+    proc = tracer_module("-d", "-e", 'BEGIN { printf("%\u0663d\\n", 5); exit(); }')
+    assert_no_crash(proc)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == (
+        "stdin:1:16: error: invalid format specifier '%\u0663': widths and precisions take the "
+        "digits 0-9 only\n"
+        'BEGIN { printf("%\u0663d\\n", 5); exit(); }\n'
+        "               ~~~~~~~\n")
+
+
+# -- not root: what needs no kernel description compiles with -d; the rest says root is needed
+
+needs_a_user_switch = pytest.mark.skipif(
+    os.geteuid() == 0 and shutil.which("setpriv") is None,
+    reason="running as root, and setpriv (util-linux) is missing to become nobody")
+
+
+@needs_a_user_switch
+def test_not_root_dry_run_of_a_begin_program():
+    proc = shell_tracer("", "-d", "-", stdin=BEGIN_X, as_nobody=True)
+    assert_no_crash(proc)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.startswith("AST:\n") and "int probe_0(" in proc.stdout
+
+
+@needs_a_user_switch
+def test_not_root_dry_run_of_a_tracepoint_says_root_is_needed():
+    proc = shell_tracer("", "-d", "-e", OPENAT, as_nobody=True)
+    assert_no_crash(proc)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", TRACEPOINTS_NEED_ROOT)
+
+
+@needs_a_user_switch
+def test_not_root_run_says_root_is_needed():
+    # Before -o is opened (it would fail: the directory does not exist), or anything else.
+    proc = shell_tracer("", "-o", "/nonexistent/out", "-e", BEGIN_X, as_nobody=True)
+    assert_no_crash(proc)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", NEEDS_ROOT)
+
+
+@needs_a_user_switch
+def test_not_root_run_of_a_tracepoint_says_root_is_needed():
+    # Its compile already needs root: the message is the one of -d.
+    proc = shell_tracer("", "-e", OPENAT, as_nobody=True)
+    assert_no_crash(proc)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", TRACEPOINTS_NEED_ROOT)
+
+
+@needs_a_user_switch
+def test_not_root_run_shows_the_programs_own_errors_first():
+    proc = shell_tracer("", "-e", "BEGIN { @ = 1 +; }", as_nobody=True)
+    assert_no_crash(proc)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr.startswith("stdin:1:16: error: syntax error: unexpected ';'\n")
+
+
+def test_not_root_with_tracefs_unmounted_says_only_root_mounts_it(tmp_path, monkeypatch):
+    from tracer.diagnostics import TracerError
+    from tracer.runtime import kernel
+
+    mounts = tmp_path / "mounts"
+    mounts.write_text("proc /proc proc rw 0 0\n")
+    tracing = tmp_path / "kernel" / "tracing"
+    tracing.mkdir(parents=True)
+
+    def refuse(source, target, fstype):
+        raise OSError("mount(2): Operation not permitted")
+
+    monkeypatch.setattr(kernel, "_tracefs_cache", None)
+    monkeypatch.setattr(kernel.os, "geteuid", lambda: 65534)
+    with pytest.raises(TracerError) as err:
+        kernel.tracefs_path(lambda message: None, mounts_file=str(mounts),
+                            sys_kernel=str(tmp_path / "kernel"), mount=refuse)
+    assert err.value.render() == (
+        f"tracer: error: tracefs is not mounted and mounting it on {tracing} failed: "
+        f"mount(2): Operation not permitted\n"
+        f"hint: only root can mount it: run tracer with sudo or as root, or mount it by hand: "
+        f"mount -t tracefs nodev {tracing}")

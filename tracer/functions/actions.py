@@ -55,10 +55,9 @@ def _handle_system(runtime, parts, values) -> None:
     command = render(parts, values)
     runtime.output.flush()
     # A shell, as bpftrace's popen() runs one; the command is the user's own, allowed by
-    # --unsafe. Its output is printed as bpftrace prints it, after it ends.
-    done = subprocess.run(command, shell=True, stdout=subprocess.PIPE)
-    text = done.stdout.decode("utf-8", "surrogateescape")
-    runtime.output.system(text[:-1] if text.endswith("\n") else text)
+    # --unsafe. Its output and errors are printed as bpftrace 0.26 prints them, after it ends.
+    done = subprocess.run(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    runtime.output.system(done.stdout.decode("utf-8", "surrogateescape"))
 
 
 # ---- errorf(fmt, ...), warnf(fmt, ...) ---------------------------------------------------------
@@ -69,7 +68,8 @@ def _located(severity: str, kind: str) -> Event:
 
     def handle(runtime, facts, values) -> None:
         parts, span = facts
-        runtime.diagnose(severity, span, render(parts, values), kind)
+        # The line quoted would only be the errorf/warnf call itself: bpftrace leaves it out.
+        runtime.diagnose(severity, span, render(parts, values), kind, quote=False)
     return Event(_printf_fields, handle, prepare)
 
 

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import os
+import select
 from typing import Any, Optional, Sequence, Union
 
-from ..diagnostics import Source
+from ..diagnostics import Source, TracerError
 
 Value = Union[int, bool, str, tuple]
+
+# Pending pieces (one per printf and the like) that are written out without waiting for the flush.
+FLUSH_AFTER_PIECES = 256
+
+# How a failed write names where it went; other descriptors are named by their file.
+_STREAM_NAMES = {1: "standard output", 2: "standard error"}
 
 
 @dataclass
@@ -59,6 +66,11 @@ class Output:
 
     def write(self, text: str) -> None:
         self._pending.append(text.encode("utf-8", "surrogateescape"))
+        # The runtime flushes between polls, but a flood of events can keep one poll going for
+        # as long as it lasts: written now and then, the output still flows and a reader that
+        # went away (| head) is noticed.
+        if len(self._pending) >= FLUSH_AFTER_PIECES:
+            self.flush()
 
     def flush(self) -> None:
         data = b"".join(self._pending)
@@ -124,10 +136,27 @@ class Output:
 
 
 def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data``. A reader that went away (EPIPE) stays a BrokenPipeError, for the
+    caller to end quietly; any other failure (a full disk, /dev/full) is a TracerError that
+    names the destination, since nothing of the trace can be shown any more."""
     view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    try:
+        while view:
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:  # a descriptor someone else made non-blocking
+                select.select([], [fd], [])
+                continue
+            view = view[written:]
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            target = f"file descriptor {fd}"
+        where = f"{_STREAM_NAMES[fd]} ({target})" if fd in _STREAM_NAMES else target
+        raise TracerError(f"cannot write to {where}: {err.strerror}") from None
 
 
 __all__ = ["MapSnapshot", "Output", "Value"]

@@ -128,7 +128,9 @@ def format_diagnostic(severity: str, message: str, filename: Optional[str] = Non
     if isinstance(source, str):
         source = Source(filename or "stdin", source)
     if source is None:
-        return f"{filename or 'stdin'}:{line}:{col or 1}: {word}: {message}"
+        # bpftrace 0.26 names the columns a located message covers: FILE:LINE:COL-END.
+        until = f"-{end_col}" if end_col and col and end_col > col else ""
+        return f"{filename or 'stdin'}:{line}:{col or 1}{until}: {word}: {message}"
     col = col or 1
     span = Span(line, col, line, end_col if end_col and end_col > col else col + 1)
     return render_diagnostic(Diagnostic(word, message, span), source)

@@ -15,6 +15,7 @@ import os
 import re
 from typing import Optional
 
+from ..diagnostics import TracerError
 from ..runtime import kernel
 from ..types import INT8, IntType, PointerType, StringType
 from .base import ArgField, Provider, Target
@@ -36,8 +37,24 @@ class TracepointError(Exception):
 @functools.lru_cache(maxsize=1)
 def available_events(tracefs: str) -> tuple[str, ...]:
     """Every "category:event" the kernel offers."""
-    with open(os.path.join(tracefs, "available_events")) as f:
-        return tuple(sorted(line.strip() for line in f if line.strip()))
+    text = _read_tracefs(tracefs, "available_events")
+    return tuple(sorted(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def _read_tracefs(tracefs: str, *names: str) -> str:
+    """A file of tracefs. Only root may read them, so tracepoints need root even to compile
+    (-d): which ones exist and what their fields are is known from there and nowhere else."""
+    path = os.path.join(tracefs, *names)
+    try:
+        with open(path) as f:
+            return f.read()
+    except PermissionError:
+        raise TracerError(f"tracepoint probes need root, even to compile them (-d): the "
+                          f"kernel describes them in {tracefs}, which only root may read",
+                          hint="run it with sudo or as root; a program without tracepoints "
+                               "(BEGIN, END, interval) compiles with -d as any user") from None
+    except OSError as err:
+        raise TracerError(f"cannot read {path}: {err.strerror}") from None
 
 
 def parse_format(text: str, user_pointers: bool = False) -> dict[str, ArgField]:
@@ -115,6 +132,6 @@ def _nearest(wanted: str, events: tuple[str, ...]) -> str:
 
 @functools.lru_cache(maxsize=None)
 def read_fields(tracefs: str, category: str, event: str) -> dict[str, ArgField]:
-    with open(os.path.join(tracefs, "events", category, event, "format")) as f:
-        # A system call's pointer arguments point into the calling process's memory.
-        return parse_format(f.read(), user_pointers=category == "syscalls")
+    text = _read_tracefs(tracefs, "events", category, event, "format")
+    # A system call's pointer arguments point into the calling process's memory.
+    return parse_format(text, user_pointers=category == "syscalls")

@@ -135,9 +135,9 @@ class Child:
                 time.sleep(0.02)
             if not self.exited():
                 self._signal(signal.SIGKILL)
-        if self.exit_status is None:
-            _, status = os.waitpid(self.pid, 0)
-            self.exit_status = os.waitstatus_to_exitcode(status)
+        # Killed, it still stops once more as it exits (it is traced): exited() lets it go.
+        while not self.exited():
+            time.sleep(0.01)
 
     def _signal(self, signum: int) -> None:
         try:

@@ -138,9 +138,12 @@ def tracefs_path(notice: Notice, *, mounts_file: str = "/proc/mounts",
         try:
             mount("nodev", tracing, "tracefs")
         except OSError as e:
+            by_hand = f"mount it by hand: mount -t tracefs nodev {tracing}"
+            if os.geteuid() != 0:  # what "Operation not permitted" means here
+                by_hand = f"only root can mount it: run tracer with sudo or as root, or {by_hand}"
             raise TracerError(
                 f"tracefs is not mounted and mounting it on {tracing} failed: {e}",
-                hint=f"mount it by hand: mount -t tracefs nodev {tracing}",
+                hint=by_hand,
             ) from None
         notice(f"mounted tracefs on {tracing}")
     else:

@@ -56,6 +56,7 @@ class Session:
         # After exit(), events still in flight are dropped, as bpftrace drops them; END's own
         # output is wanted again.
         self._discarding = False
+        self._polling = False  # in the event loop, where a stop ends a poll at once
         self.exit_code = 0
         self._callback_error: Optional[BaseException] = None
         self.config = compiled.config
@@ -178,6 +179,7 @@ class Session:
         previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
         target = ProcessWatch(self.options.target_pid) if self.options.target_pid else None
         try:
+            self._polling = True
             while not (self.stopping or self._exit_requested):
                 self.bpf.ring_buffer_poll(POLL_MS)
                 self._check_callback()
@@ -187,6 +189,7 @@ class Session:
                 if target is not None and target.exited():
                     break
         finally:
+            self._polling = False
             for s, handler in previous.items():
                 signal.signal(s, handler)
             if target is not None:
@@ -206,7 +209,11 @@ class Session:
             if self._callback_error is None:
                 self._callback_error = err
             self._exit_requested = self._discarding = True
-        return 0
+        # A negative result ends libbpf's loop at once; it would otherwise go on as long as
+        # events keep coming, and a flood would keep an error, exit() or Ctrl-C from being seen.
+        # (Only while polling: END's events and the final drain must all be read.)
+        ending = self._polling and (self.stopping or self._exit_requested)
+        return -1 if self._callback_error is not None or ending else 0
 
     def _check_callback(self) -> None:
         err, self._callback_error = self._callback_error, None
@@ -261,10 +268,12 @@ class Session:
         self.maps.zero(name)
 
     def diagnose(self, severity: str, span, message: str, kind: Optional[str] = None,
-                 details=()) -> None:
-        """A warning or error located in the program (errorf, warnf, a failed helper)."""
+                 details=(), quote: bool = True) -> None:
+        """A warning or error located in the program (errorf, warnf, a failed helper); with
+        ``quote``, the source line is shown under it."""
         source = self.compiled.source
-        self.output.diagnostic(severity, message, source.name, span.line, span.col, source,
+        self.output.diagnostic(severity, message, source.name, span.line, span.col,
+                               source if quote else None,
                                end_col=span.end_col if span.end_line == span.line else None,
                                kind=kind, details=details)
 
