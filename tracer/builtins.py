@@ -13,7 +13,7 @@ from typing import Callable, Optional, Union
 from .codegen import markers
 from .functions.symbolic import emit_stack, stack_type
 from .machine import online_cpus
-from .types import COMM, UINT32, UINT64, SymbolicType, Type
+from .types import BOOL, COMM, UINT32, UINT64, SymbolicType, Type
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("comm", COMM, _emit_comm, "the current task's name"),
     Builtin("cpid", UINT32, _emit_cpid, "the pid of the command started with -c",
             _cpid_unavailable),
+    Builtin("has_cpid", BOOL, lambda gen: "1" if gen.options.has_child else "0",
+            "whether there is a command started with -c (cpid)"),
     Builtin("elapsed", UINT64, _emit_elapsed, "nanoseconds since tracer started the program"),
     Builtin("jiffies", UINT64, _c("bpf_jiffies64()"), "the kernel's jiffies"),
     Builtin("numaid", UINT32, _c("(u32)bpf_get_numa_node_id()"), "the NUMA node of the CPU"),

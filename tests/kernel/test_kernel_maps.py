@@ -139,3 +139,13 @@ def test_a_full_map_is_reported_not_silently_dropped(run_tracer, workload):
     warnings = re.findall(r"WARNING: Map full; can't update element", proc.stderr)
     assert len(warnings) == 2, proc.stderr  # -3 and -4, each reported where it happened
     assert "stdin:1:" in proc.stderr
+
+
+def test_errno_and_signal_names_and_signal_thread(run_tracer, workload):
+    prog = (f"{GETPPID} /pid == cpid/ {{ @calls = count(); signal_thread(\"SIGKILL\"); }}"
+            ' END { printf("%s|%s|%s|%d\\n", strerror(2), signal_name(9), signal_name(99),'
+            " has_cpid); print(strerror(1)); }")
+    # The first getppid() kills the command's thread: only one call is ever made.
+    out = _ok(run_tracer("--unsafe", "-q", "-c", f"{workload('tk_loop')} 5", "-e", prog))
+    assert out == ("No such file or directory|SIGKILL|99|1\nOperation not permitted\n\n\n"
+                   "@calls: 1\n"), out

@@ -152,10 +152,13 @@ def check_signal(ck, call: ast.Call, arg_types: list) -> None:
         ck.error(arg.span, f"signal(): {number} is not a valid signal (1 to {MAX_SIGNAL})")
 
 
+SEND_SIGNAL = {"signal": "bpf_send_signal", "signal_thread": "bpf_send_signal_thread"}
+
+
 def emit_signal(gen, call: ast.Call) -> None:
     number = call.info.get("signal")
     value = str(number) if number is not None else f"(u32)({gen.expr(call.args[0]).text})"
-    gen.line(f"bpf_send_signal({value});")
+    gen.line(f"{SEND_SIGNAL[call.name]}({value});")
 
 
 _FORMAT = (Param("format", Kind.STRING_LITERAL),)
@@ -184,6 +187,9 @@ FUNCTIONS = [
     _format_function("errorf", "print an error, located in the program", _located("error", "errorf")),
     _format_function("warnf", "print a warning, located in the program", _located("warning", "warnf")),
     Function("signal", "send a signal to the current process (needs --unsafe)",
+             Signature((Param("signal", Kind.CUSTOM),), places=STATEMENT_ONLY), VOID,
+             emit_signal, check=check_signal, raw_args=frozenset({0}), unsafe=True),
+    Function("signal_thread", "send a signal to the current thread (needs --unsafe)",
              Signature((Param("signal", Kind.CUSTOM),), places=STATEMENT_ONLY), VOID,
              emit_signal, check=check_signal, raw_args=frozenset({0}), unsafe=True),
 ]

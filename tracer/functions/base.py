@@ -80,11 +80,12 @@ class Event:
 
     fields   (ast.Call) -> the types of the values the probe sends, after the event's id
     prepare  (ast.Call) -> the compile-time facts the handler needs (a parsed format ...)
-    handle   (runtime, facts, values) -> None. ``runtime`` is the running session's
-             ``RuntimeActions``: its ``output``, ``exit(code)``, ``print_map(name, top, div)``,
-             ``clear_map(name)``, ``zero_map(name)``, ``diagnose(severity, span, message, kind)``,
-             ``symbols``,
-             ``config`` and ``options``.
+    handle   (runtime, facts, values) -> None. ``runtime`` is the running session
+             (``runtime.session.Session``): its ``output``, ``exit(code)``,
+             ``print_map(name, top, div)``, ``clear_map(name)``, ``zero_map(name)``,
+             ``diagnose(severity, span, message, kind)``, ``config`` and ``options``; and,
+             for symbolic values' resolvers, ``symbols``, ``stack_ips(map, id)`` and
+             ``boot_offset_ns``.
     """
 
     fields: Callable

@@ -11,7 +11,9 @@ resolver may use the running session (``runtime.symbols``, ``runtime.stack_ips``
 from __future__ import annotations
 
 import ipaddress
+import os
 import pwd
+import signal
 import time as _time
 from typing import Optional
 
@@ -212,6 +214,25 @@ def _resolve_buffer(runtime, typ, words) -> Buffer:
     return Buffer(data[:length])
 
 
+# ---- strerror(errno), signal_name(signal) ----------------------------------------------------
+
+def _number_symbol(kind: str):
+    def result(ck, call: ast.Call, arg_types: list):
+        typ = arg_types[0]
+        if typ is not None and not typ.is_int:
+            ck.error(call.args[0].span, f"{call.name}() expects an integer ({typ} provided)")
+            return None
+        return SymbolicType(kind, 1)
+    return result
+
+
+def _resolve_signal(runtime, typ, words) -> str:
+    try:
+        return signal.Signals(words[0]).name
+    except ValueError:
+        return str(words[0])
+
+
 # ---- username ----------------------------------------------------------------------------------
 
 def _resolve_username(runtime, typ, words) -> str:
@@ -229,6 +250,8 @@ RESOLVERS = {
     "inet": _resolve_inet,
     "buffer": _resolve_buffer,
     "username": _resolve_username,
+    "errno": lambda runtime, typ, words: os.strerror(words[0]),
+    "signal": _resolve_signal,
 }
 
 _STACK_ARGS = (Param("mode", Kind.CUSTOM, optional=True), Param("depth", Kind.CUSTOM,
@@ -254,6 +277,10 @@ FUNCTIONS = [
     Function("ntop", "an IPv4 address as text",
              Signature((Param("address"), Param("address", optional=True))),
              ntop_result, lambda gen, call: emit_one_word(gen, call, len(call.args) - 1)),
+    Function("strerror", "the text of an errno value", Signature((Param("errno"),)),
+             _number_symbol("errno"), emit_one_word),
+    Function("signal_name", "the name of a signal number", Signature((Param("signal"),)),
+             _number_symbol("signal"), emit_one_word),
     Function("buf", "bytes read from an address, printed escaped (printf's %r)",
              Signature((Param("data"), Param("length", Kind.INT, optional=True))),
              buf_result, emit_buf),
