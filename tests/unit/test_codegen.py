@@ -211,16 +211,16 @@ def test_map_c_names_follow_map_name_order():
 
 def test_scalar_count_is_a_percpu_array():
     text = c_text("BEGIN { @c = count(); @k[pid] = count(); }")
-    assert re.search(r"^BPF_PERCPU_ARRAY\(m0, struct tracer_slot1, 1\);", text, re.M)
-    assert re.search(r"^BPF_PERCPU_HASH\(m1, struct tup_\d+, struct tracer_slot1, \d+\);", text,
+    assert re.search(r"^BPF_PERCPU_ARRAY\(m0, struct tracer_words1, 1\);", text, re.M)
+    assert re.search(r"^BPF_PERCPU_HASH\(m1, struct tup_\d+, struct tracer_words1, \d+\);", text,
                      re.M)
 
 
 def test_big_aggregation_slots_are_allocated_as_keys_arrive():
     text = c_text("BEGIN { @h[pid] = hist(1); @s[pid] = sum(1); }")
-    assert re.search(r'^BPF_F_TABLE\("percpu_hash", struct tup_\d+, struct tracer_slot65, m0, '
+    assert re.search(r'^BPF_F_TABLE\("percpu_hash", struct tup_\d+, struct tracer_words65, m0, '
                      r'4096, 1\);', text, re.M)
-    assert re.search(r"^BPF_PERCPU_HASH\(m1, struct tup_\d+, struct tracer_slot1, 4096\);",
+    assert re.search(r"^BPF_PERCPU_HASH\(m1, struct tup_\d+, struct tracer_words1, 4096\);",
                      text, re.M)
 
 

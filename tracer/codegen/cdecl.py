@@ -43,19 +43,12 @@ class CTypes:
         return f"struct {tag} {{\n" + "\n".join(members or ["  u8 unused;"]) + "\n};"
 
     def words(self, count: int) -> str:
-        """A struct of ``count`` 64-bit words, ``w[i]``: a symbolic value's raw form."""
+        """A struct of ``count`` 64-bit words, ``w[i]``: an aggregation's per-CPU slot, or a
+        symbolic value's raw form. (Unsigned: code that wants a sign casts the word.)"""
         tag = f"tracer_words{count}"
         if tag not in self.slots:
             self.slots.add(tag)
             self.declarations.append(f"struct {tag} {{ u64 w[{count}]; }};")
-        return f"struct {tag}"
-
-    def slot(self, words: int) -> str:
-        """The struct of an aggregation's per-CPU slot: ``words`` 64-bit words, ``w[i]``."""
-        tag = f"tracer_slot{words}"
-        if tag not in self.slots:
-            self.slots.add(tag)
-            self.declarations.append(f"struct {tag} {{ s64 w[{words}]; }};")
         return f"struct {tag}"
 
     def _tuple(self, typ: TupleType) -> str:

@@ -80,7 +80,7 @@ class MapGen:
         """`@m[key] = f(value)`: fold the value into this CPU's slot for the key."""
         key = self.map_key(m, target)
         value = self.expr(call.args[0]) if call.args else None
-        slot_type = self.ctypes.slot(m.words)
+        slot_type = self.ctypes.words(m.words)
         slot = self.temp(f"{slot_type} *{{}} = {m.c_name}.lookup({key})")
         if not m.is_array:  # an array's one slot always exists
             self.open_block(f"if (!{slot}) {{")
@@ -98,7 +98,7 @@ class MapGen:
         typ = m.aggregate
         c_type = "s64" if typ.signed else "u64"
         acc = [self.temp(f"{c_type} {{}} = {start}") for start in reader.start]
-        slot_type = self.ctypes.slot(m.words)
+        slot_type = self.ctypes.words(m.words)
         cpu = self.fresh("cpu")
         self.open_block(f"for (u32 {cpu} = 0; {cpu} < {possible_cpus()}; {cpu}++) {{")
         slot = self.temp(f"{slot_type} *{{}} = bpf_map_lookup_percpu_elem("

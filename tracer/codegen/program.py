@@ -63,7 +63,7 @@ def generate_c(sites: list[ProbeSite], resources: Resources, facts: ProgramFacts
                                    "the probe")
     # Map structs first, so their tuple structs are declared with the rest.
     map_types = {name: (ctypes.name(m.key_struct),
-                        ctypes.slot(m.words) if m.per_cpu else ctypes.name(m.value_struct))
+                        ctypes.words(m.words) if m.per_cpu else ctypes.name(m.value_struct))
                  for name, m in resources.maps.items()}
     for event in resources.events.values():
         ctypes.name(event.layout_tuple)
