@@ -336,12 +336,6 @@ class ProcessWatch:
             self._gone = bool(self._poll.poll(0))
         return self._gone
 
-    def _waits_for_events(self) -> bool:
-        """A program of BEGIN and END probes only is done once BEGIN has run (bpftrace 0.24),
-        unless there is a command (-c) or a process (-p) to wait for."""
-        attached = any(not site.target.provider.trigger for site in self.compiled.sites)
-        return attached or self.child is not None or self.options.target_pid is not None
-
     def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
