@@ -129,15 +129,12 @@ class Checker(ExpressionRules, CallRules):
             if result is not None:
                 self.store(target, result, stmt.span, None)
             return
-        aggregation = None
         if isinstance(target, ast.MapRef) and isinstance(value, ast.Call):
-            typ = self.call(value, Place.MAP_VALUE)
-            fn = FUNCTIONS.get(value.name)
-            aggregation = value.name if fn is not None and fn.aggregation else None
+            typ = self.call(value, Place.MAP_VALUE)  # where an aggregation may stand
         else:
             typ = self.value(value)
         if typ is not None:
-            self.store(target, typ, stmt.span, value, aggregation)
+            self.store(target, typ, stmt.span, value)
 
     def _let(self, stmt: ast.Let) -> None:
         var = stmt.target
@@ -265,13 +262,13 @@ class Checker(ExpressionRules, CallRules):
         var.symbol = variable
         return variable
 
-    def store(self, target: ast.Expr, typ: Type, span: Span, value: Optional[ast.Expr],
-              aggregation: Optional[str] = None) -> None:
+    def store(self, target: ast.Expr, typ: Type, span: Span,
+              value: Optional[ast.Expr]) -> None:
         """``target`` (a variable or a map entry) is given a value of type ``typ``."""
         if isinstance(target, ast.Var):
             self.store_var(target, typ, span, value)
         elif isinstance(target, ast.MapRef):
-            self.store_map(target, typ, span, aggregation, value)
+            self.store_map(target, typ, span, value)
         else:
             self.error(target.span, "invalid assignment target")
 
@@ -314,15 +311,16 @@ class Checker(ExpressionRules, CallRules):
                              f"'{typ}' when variable already has a type '{declared}'")
 
     def store_map(self, ref: ast.MapRef, typ: Type, span: Span,
-                  aggregation: Optional[str], value: Optional[ast.Expr] = None) -> None:
+                  value: Optional[ast.Expr] = None) -> None:
         info = self.map_entry(ref)
+        aggregation = typ.name if isinstance(typ, AggregateType) else None
         if info is None:
             return
         if not (typ.storable or aggregation is not None):
             self.error(span, f"Value '{typ}' cannot be assigned to a map.")
             return
         if not info.assigned:
-            info.value = info.aggregation = None  # a stand-in 0 from a read: not a type yet
+            info.value = None  # a stand-in 0 from a read: not a type yet
         if info.value is not None and info.aggregation != aggregation:
             self.error(span, f"Type mismatch for {ref.name}: trying to assign value of type "
                              f"'{typ}' when map already has a type '{info.value}'")
@@ -336,7 +334,7 @@ class Checker(ExpressionRules, CallRules):
         # A map given only another map's provisional 0 (`@a = @a`, `@a = @b; @b = @a`) has
         # still not been given a type: bpftrace calls both undefined.
         copied_unknown = isinstance(value, ast.MapRef) and id(value) in self.provisional_reads
-        info.value, info.aggregation = merged, aggregation
+        info.value = merged
         info.assigned = info.assigned or not copied_unknown
         ref.type = merged
 
@@ -362,7 +360,6 @@ class Checker(ExpressionRules, CallRules):
             info = MapInfo(ref.name, ref.span, keyed=known.keyed if known else None,
                            key=known.key if known else None,
                            value=known.value if learned else None,
-                           aggregation=known.aggregation if learned else None,
                            assigned=learned)
             self.maps[ref.name] = info
         keyed = bool(ref.keys)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..diagnostics import Span
-from ..types import Type
+from ..types import AggregateType, Type
 
 
 @dataclass(eq=False)
@@ -68,12 +68,16 @@ class MapInfo:
     span: Span  # the first assignment, for messages
     keyed: Optional[bool] = None  # None until a use says; False for `@x`, True for `@x[k]`
     key: Optional[Type] = None  # one key's type; several keys make a tuple
-    value: Optional[Type] = None
-    aggregation: Optional[str] = None  # the function that makes its values (count ...)
+    value: Optional[Type] = None  # an AggregateType for a map of count(), hist() ...
     assigned: bool = False
 
+    @property
+    def aggregation(self) -> Optional[str]:
+        """The aggregation that makes its values (count ...), or None for plain values."""
+        return self.value.name if isinstance(self.value, AggregateType) else None
+
     def shape(self) -> tuple:
-        return (self.keyed, self.key, self.value, self.aggregation, self.assigned)
+        return (self.keyed, self.key, self.value, self.assigned)
 
 
 @dataclass
