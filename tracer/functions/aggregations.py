@@ -13,13 +13,15 @@ resource pass and the runtime look entries up in ``AGGREGATIONS``; none names on
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from operator import add
 from typing import Any, Callable, Optional
 
 from .. import ast
 from ..histograms import (linear_bucket_count, linear_histogram, log2_bucket_count,
                           log2_histogram)
-from ..values import Histogram, Stats
+from ..values import Bucket, Histogram, Stats
 from ..types import INT64, UINT64, AggregateType, Type
 from .base import Function, Kind, MAP_VALUE_ONLY, Param, Signature
 
@@ -170,12 +172,48 @@ def _fold_hist(gen, slot: str, value, typ) -> None:
                  _hist_buckets(typ))
 
 
+def _add_slots(a, b) -> list[int]:
+    return list(map(add, a, b))
+
+
 def _merge_buckets(slots) -> list[int]:
-    return [sum(column) & MASK64 for column in zip(*slots)]
+    # Slot by slot, each added whole in C (zip and a sum per bucket is several times slower).
+    counts = list(functools.reduce(_add_slots, slots)) if slots else []
+    if counts and (min(counts) < 0 or max(counts) > MASK64):
+        counts = [count & MASK64 for count in counts]
+    return counts
+
+
+# A map of thousands of histograms is merged at exit: most of each one's buckets are empty, and
+# an empty bucket (immutable) is the same object in all of them, so only the buckets that have
+# counts are made anew.
+
+@functools.lru_cache(maxsize=None)
+def _empty_log2(bits: int) -> Histogram:
+    return log2_histogram([], bits)
+
+
+@functools.lru_cache(maxsize=None)
+def _empty_linear(low: int, high: int, step: int) -> Histogram:
+    return linear_histogram([], low, high, step)
+
+
+def _filled(empty: Histogram, counts: list[int]) -> Optional[Histogram]:
+    """``empty`` with these counts in its buckets; None if they do not fit it one to one."""
+    if len(counts) != len(empty.buckets):
+        return None
+    buckets = list(empty.buckets)
+    for index in [i for i, count in enumerate(counts) if count]:
+        bucket = buckets[index]
+        buckets[index] = Bucket(bucket.lo, bucket.hi, counts[index])
+    return Histogram(empty.kind, tuple(buckets), empty.bits)
 
 
 def _merge_hist(slots, typ) -> Histogram:
-    return log2_histogram(_merge_buckets(slots), typ.params[0])
+    counts = _merge_buckets(slots)
+    bits = typ.params[0]
+    filled = _filled(_empty_log2(bits), counts)
+    return filled if filled is not None else log2_histogram(counts, bits)
 
 
 # -- lhist: linear buckets of `step` between min and max, and one each side ----------------------
@@ -201,7 +239,9 @@ def _fold_lhist(gen, slot: str, value, typ) -> None:
 
 
 def _merge_lhist(slots, typ) -> Histogram:
-    return linear_histogram(_merge_buckets(slots), *typ.params)
+    counts = _merge_buckets(slots)
+    filled = _filled(_empty_linear(*typ.params), counts)
+    return filled if filled is not None else linear_histogram(counts, *typ.params)
 
 
 AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [

@@ -40,7 +40,17 @@ def _escape_table() -> list[str]:
 _ESCAPES = _escape_table()
 
 
+# The same escapes for ASCII text, as a str.translate table: most strings are ASCII, and
+# translating them whole is much faster than escaping byte by byte.
+_ASCII_ESCAPES = {b: escaped for b, escaped in enumerate(_ESCAPES[:0x80]) if escaped != chr(b)}
+
+# Integers of this size or less are held exactly by a double.
+_EXACT_IN_DOUBLE = 1 << 53
+
+
 def json_string(text: str) -> str:
+    if text.isascii():
+        return '"' + text.translate(_ASCII_ESCAPES) + '"'
     data = text.encode("utf-8", "surrogateescape")
     return '"' + "".join([_ESCAPES[b] for b in data]) + '"'
 
@@ -48,6 +58,8 @@ def json_string(text: str) -> str:
 def json_int(value: int) -> str:
     """bpftrace writes an integer as a string when a double would not hold it exactly."""
     text = str(value)
+    if -_EXACT_IN_DOUBLE <= value <= _EXACT_IN_DOUBLE:
+        return text
     return text if int(float(value)) == value else f'"{text}"'
 
 
@@ -118,6 +130,13 @@ def json_key(key: Any) -> str:
     return json_string(text.replace(" ", ""))
 
 
+def _json_entry(key: Any, value: Any) -> str:
+    """``"key": value`` of a map's entry; an integer key's text is its digits, as ``json_key``
+    makes it."""
+    text = f'"{key}"' if type(key) is int else json_key(key)
+    return f"{text}: {json_int(value) if type(value) is int else json_value(value)}"
+
+
 # The message type of a map: bpftrace calls avg and stats maps "stats", maps of histograms "hist".
 _STATS_AGGREGATIONS = frozenset({"avg", "stats"})
 
@@ -163,7 +182,7 @@ class JsonOutput(Output):
         if not entries and kind != "stats":
             return
         if snapshot.keyed or not entries:
-            body = "{" + ", ".join(f"{json_key(k)}: {json_value(v)}" for k, v in entries) + "}"
+            body = "{" + ", ".join([_json_entry(k, v) for k, v in entries]) + "}"
         else:
             body = json_value(entries[0][1])
         self._emit(kind, f"{{{json_string(snapshot.name)}: {body}}}")

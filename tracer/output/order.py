@@ -20,6 +20,7 @@ The values an output receives from here are the ones it prints: stats become the
 
 from __future__ import annotations
 
+from operator import attrgetter, itemgetter
 from typing import Any, Callable, Optional
 
 from ..layout import Record
@@ -34,28 +35,50 @@ _S64 = 1 << 63
 # negative minimum sorts after every positive one.
 _UNSIGNED_ORDER = frozenset({"min", "max"})
 
-# What a value is ordered by; a value of a type not listed here is ordered by its key alone.
-_VALUE_ORDER: dict[type, Callable[[Any], int]] = {
-    int: lambda v: v,
-    Histogram: lambda h: h.total,
-    Stats: lambda s: s.average,
+_COUNT = attrgetter("count")
+
+# What an entry is ordered by, given the type of its value; a value of a type not listed here is
+# ordered by its key alone.
+_VALUE_ORDER: dict[type, Callable[[tuple], Any]] = {
+    int: itemgetter(1),
+    Histogram: lambda kv: sum(map(_COUNT, kv[1].buckets)),  # its total, counted fast
+    Stats: lambda kv: kv[1].average,
 }
 
 
 def arrange(snapshot: MapSnapshot, top: int = 0, div: int = 1) -> list[tuple[Any, Any]]:
     """The entries of ``snapshot`` as bpftrace prints them: ordered, cut to ``top``, divided."""
-    entries = sorted(snapshot.entries, key=lambda kv: key_order(kv[0]))
+    entries = list(snapshot.entries)
+    _sort_by_key(entries)
     if entries:
         by_value = _VALUE_ORDER.get(type(entries[0][1]))
         if by_value is not None:
             if snapshot.aggregation in _UNSIGNED_ORDER:
-                entries.sort(key=lambda kv: by_value(kv[1]) % _U64)
+                entries.sort(key=lambda kv: by_value(kv) % _U64)
             else:
-                entries.sort(key=lambda kv: by_value(kv[1]))
+                entries.sort(key=by_value)
     if top and len(entries) > top:
         entries = entries[len(entries) - top:]
     div = div or 1
+    if div == 1 and set(map(type, map(itemgetter(1), entries))) <= _SHOWN_AS_THEY_ARE:
+        return entries  # the common case, a big map of counts: nothing to convert
     return [(key, shown_value(value, div)) for key, value in entries]
+
+
+def _sort_by_key(entries: list) -> None:
+    """Sort entries by key, in place. The keys of one map are all of one kind, and then the
+    kind's own order does without ``key_order``'s rank (and integers that are already signed
+    64-bit numbers compare as they are). An empty map has no kind and nothing to sort."""
+    keys = list(map(itemgetter(0), entries))
+    kinds = set(map(type, keys))
+    order = _KEY_KINDS.get(kinds.pop()) if len(kinds) == 1 else None
+    if order is None:
+        entries.sort(key=lambda kv: key_order(kv[0]))
+    elif order is _KEY_KINDS[int] and -_S64 <= min(keys) and max(keys) < _S64:
+        entries.sort(key=itemgetter(0))
+    else:
+        by_kind = order[1]
+        entries.sort(key=lambda kv: by_kind(kv[0]))
 
 
 def _truncating_div(value: int, div: int) -> int:
@@ -74,6 +97,9 @@ def _divide_each(values: tuple, div: int) -> tuple:
         return Record(values.names, divided)
     return tuple(divided)
 
+
+# Values that print as they are when nothing divides them.
+_SHOWN_AS_THEY_ARE = frozenset({int, bool, str, Stack, Buffer})
 
 _SHOWN: dict[type, Callable[[Any, int], Any]] = {
     int: _truncating_div,
@@ -103,16 +129,16 @@ def _text_bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-# Each kind of key gets a rank first, so that keys of different kinds (which one map never mixes)
-# still compare without error.
-_KEY_ORDER: dict[type, Callable[[Any], tuple]] = {
-    bool: lambda k: (0, int(k)),
-    int: lambda k: (1, _signed64(k)),
-    str: lambda k: (2, _text_bytes(k)),
-    Buffer: lambda k: (3, k.data),
-    Stack: lambda k: (4, tuple(_text_bytes(f) for f in k.frames)),
-    tuple: lambda k: (5, tuple(key_order(part) for part in k)),
-    Record: lambda k: (5, tuple(key_order(part) for part in k)),
+# Each kind of key: its rank, so that keys of different kinds (which one map never mixes) still
+# compare without error, and its own order.
+_KEY_KINDS: dict[type, tuple[int, Callable[[Any], Any]]] = {
+    bool: (0, int),
+    int: (1, _signed64),
+    str: (2, _text_bytes),
+    Buffer: (3, lambda k: k.data),
+    Stack: (4, lambda k: tuple(_text_bytes(f) for f in k.frames)),
+    tuple: (5, lambda k: tuple(key_order(part) for part in k)),
+    Record: (5, lambda k: tuple(key_order(part) for part in k)),
 }
 
 
@@ -120,8 +146,11 @@ def key_order(key: Optional[Any]) -> tuple:
     """A sort key for a map key, in bpftrace's order of keys."""
     if key is None:
         return ()
-    order = _KEY_ORDER.get(type(key))
-    return order(key) if order is not None else (9, repr(key))
+    kind = _KEY_KINDS.get(type(key))
+    if kind is None:
+        return (9, repr(key))
+    rank, order = kind
+    return (rank, order(key))
 
 
 __all__ = ["arrange", "key_order", "shown_value", "ShownHistogram"]

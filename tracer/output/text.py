@@ -6,6 +6,7 @@ but maps through them, and printf's %s of a stack or buffer wants the same text.
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Any, Callable, Optional, Union
 
@@ -85,6 +86,7 @@ def _f32(x: float) -> float:
     return struct.unpack("f", struct.pack("f", x))[0]
 
 
+@functools.lru_cache(maxsize=4096)  # a map of many histograms draws the same bars again and again
 def bar_length(count: int, largest: int) -> int:
     """The bar of a bucket: bpftrace computes count / largest * 52 in single-precision floats and
     truncates, so this does too (a bar can be one @ shorter than exact arithmetic gives)."""
@@ -107,6 +109,14 @@ def format_entry(head: str, value: Any) -> str:
     if isinstance(value, ShownHistogram):
         return f"{head}:\n{histogram_lines(value)}\n"
     return f"{head}: {format_value(value)}\n"
+
+
+def map_text(name: str, entries: list) -> str:
+    """The lines of a map's arranged entries (``order.arrange``). An integer key with an
+    integer value, the most common entry and the one of maps with 100,000 keys, is written
+    straight: its text is what ``format_key`` and ``format_entry`` would make of it."""
+    return "".join([f"{name}[{key}]: {value}\n" if type(key) is int and type(value) is int
+                    else format_entry(name + format_key(key), value) for key, value in entries])
 
 
 # ---- diagnostics ------------------------------------------------------------------------------
@@ -160,11 +170,7 @@ class TextOutput(Output):
 
     def map(self, snapshot: MapSnapshot, top: int = 0, div: int = 1) -> None:
         # An empty map prints nothing (bpftrace 0.26; 0.17 printed an empty line).
-        self.write("".join(self.map_entry(snapshot.name + format_key(key), value)
-                           for key, value in arrange(snapshot, top, div)))
-
-    def map_entry(self, head: str, value: Any) -> str:
-        return format_entry(head, value)
+        self.write(map_text(snapshot.name, arrange(snapshot, top, div)))
 
     def lost_events(self, count: int) -> None:
         self.write_err(f"Lost {count} events\n")
@@ -179,4 +185,4 @@ class TextOutput(Output):
 
 
 __all__ = ["TextOutput", "bar_length", "format_buffer", "format_diagnostic", "format_entry",
-           "format_key", "format_stack", "format_value", "histogram_lines"]
+           "format_key", "format_stack", "format_value", "histogram_lines", "map_text"]

@@ -3,6 +3,10 @@
 A plain map's value decodes by its type (``tracer.layout``). An aggregation's map keeps one slot
 of 64-bit words per CPU; its registry entry merges the slots into the value output renders, by
 its own rule (a sum adds, a max takes the largest), so nothing here names an aggregation.
+
+A map is read whole (``maps.read_all``) and decoded in bulk: all keys in one pass over the key
+bytes, all CPUs' slots in one pass over the value bytes, since maps of 100,000 keys are printed
+at exit and should take no longer than in bpftrace.
 """
 
 from __future__ import annotations
@@ -26,22 +30,25 @@ class ProgramMaps:
 
     def read(self, name: str) -> MapSnapshot:
         m = self.by_name[name]
-        entries = []
-        words = struct.Struct(f"<{m.words}q") if m.per_cpu else None
-        symbolic = has_symbolic([m.key_type, m.value_type])
-        for raw_key, raw_values in maps.entries(self.fds[m.c_name], self._key_size(m),
-                                                m.value_size, m.per_cpu):
-            if m.per_cpu:
-                value = m.aggregation.merge([words.unpack(raw) for raw in raw_values],
-                                            m.aggregate)
-            else:
-                value = m.value_layout.decode(raw_values[0])[0]
-            key = None if m.scalar else m.key_layout.decode(raw_key)[0]
-            if symbolic:
-                key, value = self.resolve(key), self.resolve(value)
-            entries.append((key, value))
+        raw = maps.read_all(self.fds[m.c_name], self._key_size(m), m.value_size, m.per_cpu)
+        values = self._merged(m, raw.values) if m.per_cpu else \
+            m.value_layout.read_column(raw.values)
+        keys = [None] * raw.count if m.scalar else m.key_layout.read_column(raw.keys)
+        if has_symbolic([m.key_type, m.value_type]):
+            resolve = self.resolve
+            entries = [(resolve(k), resolve(v)) for k, v in zip(keys, values)]
+        else:
+            entries = list(zip(keys, values))
         aggregate = m.aggregate
         return MapSnapshot(m.name, not m.scalar, entries, aggregate.name if aggregate else "")
+
+    @staticmethod
+    def _merged(m: MapResource, raw_values: bytes) -> list:
+        """Each entry's CPU slots (one after another in the value bytes) merged into its value."""
+        slots = struct.Struct(f"<{m.words}q").iter_unpack(raw_values)
+        per_entry = zip(*[slots] * maps.possible_cpus())  # each entry's CPUs' slots, in a tuple
+        merge, aggregate = m.aggregation.merge, m.aggregate
+        return [merge(cpus, aggregate) for cpus in per_entry]
 
     def clear(self, name: str) -> None:
         """Every entry gone (a scalar aggregation's one slot, which always exists, zeroed)."""
@@ -50,16 +57,12 @@ class ProgramMaps:
             self.zero(name)
             return
         fd = self.fds[m.c_name]
-        for key in maps.all_keys(fd, self._key_size(m)):
-            maps.delete(fd, key)
+        raw = maps.read_all(fd, self._key_size(m), m.value_size, m.per_cpu)
+        maps.delete_many(fd, raw.keys, raw.key_size)
 
     def zero(self, name: str) -> None:
         """Every entry kept, its value set to zero."""
         m = self.by_name[name]
         fd = self.fds[m.c_name]
-        size = m.value_size
-        if m.per_cpu:
-            size = (size + 7) // 8 * 8 * maps.possible_cpus()
-        zeros = bytes(size)
-        for key in maps.all_keys(fd, self._key_size(m)):
-            maps.update(fd, key, zeros)
+        raw = maps.read_all(fd, self._key_size(m), m.value_size, m.per_cpu)
+        maps.update_many(fd, raw.keys, bytes(len(raw.values)), raw.key_size, raw.value_stride)
