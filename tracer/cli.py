@@ -18,7 +18,6 @@ from .diagnostics import CompileError, TracerError
 from .options import CompileOptions, split_named
 from .output import FORMATS, Output, make_output
 from .runtime import kernel
-from .runtime.session import trace
 
 EXIT_PROGRAM_ERROR = 1
 EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE
@@ -48,11 +47,14 @@ Examples:
 @click.option("-q", "quiet", is_flag=True, help="Do not say how many probes are attached.")
 @click.option("--unsafe", is_flag=True, help="Allow functions that act beyond tracing: "
                                               "system(), signal().")
+@click.option("--no-cache", "no_cache", is_flag=True,
+              help="Compile the program even if the compiled-program cache has it, and keep "
+                   "nothing there (also: TRACER_NO_CACHE=1).")
 @click.version_option(__version__, "--version", message="tracer v%(version)s")
 @click.argument("args", nargs=-1, metavar="[FILE | -] [ARG]...")
 def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int], dry_run: bool,
         verbose: bool, fmt: str, output_path: Optional[str], quiet: bool, unsafe: bool,
-        args: tuple[str, ...]) -> None:
+        no_cache: bool, args: tuple[str, ...]) -> None:
     """Trace the Linux kernel with a bpftrace program, compiled to eBPF through BCC.
 
     The program comes from -e, from FILE, or from standard input (-); the words after it are
@@ -63,7 +65,7 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
     more, named = split_named(click.get_current_context().obj or [])
     options = CompileOptions(params=params + more, named=named,
                              has_child=command is not None, target_pid=pid, verbose=verbose,
-                             unsafe=unsafe, quiet=quiet)
+                             unsafe=unsafe, quiet=quiet, use_cache=not no_cache)
     with _quiet_if_the_reader_leaves():
         compiled = compile_program(text, name, options)
         if "help" in named:
@@ -81,6 +83,7 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
         _name_process("tracer")
         fd = open_output(output_path)
         output = make_output(fmt, fd, isatty=os.isatty(fd), environ=os.environ)
+        from .runtime.session import trace  # loading and running: only for a real run
         raise click.exceptions.Exit(trace(compiled, options, output, command))
 
 

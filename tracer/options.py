@@ -22,6 +22,7 @@ class CompileOptions:
     verbose: bool = False
     unsafe: bool = False  # --unsafe: system() and signal() may run
     quiet: bool = False  # -q: no "Attached N probes"
+    use_cache: bool = True  # --no-cache turns the compiled-program cache off
     notice: Callable[[str], None] = _notice_to_stderr
 
     def param_text(self, index: int) -> str:

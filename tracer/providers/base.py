@@ -3,7 +3,8 @@
 A provider owns one family of attach points (``tracepoint:``, ``interval:``, ``BEGIN`` ...): it
 turns the text the user wrote into concrete targets (expanding wildcards and checking that they
 exist), says what ``args`` means in its probes, gives the C signature of a probe function, and
-attaches a loaded program through BCC. Adding a probe type is one module and one registry line.
+says how the kernel attaches a loaded program to a target (as data: the runtime opens it). Adding
+a probe type is one module and one registry line.
 """
 
 from __future__ import annotations
@@ -36,6 +37,18 @@ class ArgField:
     size: int
 
 
+@dataclass(frozen=True)
+class PerfEvent:
+    """A perf event to open and run a program from: how tracepoints and timers attach. The
+    runtime opens one such event on each CPU listed and hands it the program."""
+
+    type: int  # PERF_TYPE_*: tracepoint, software ...
+    config: int  # which event of that type: a tracepoint's id, PERF_COUNT_SW_* ...
+    period: int = 1  # fire every ``period`` events (or, with ``freq``, this many times a second)
+    freq: bool = False
+    cpus: tuple[int, ...] = (0,)  # a tracepoint's event on CPU 0 still fires on every CPU
+
+
 @dataclass
 class ExpandContext:
     """What a provider may need while expanding attach points."""
@@ -56,7 +69,7 @@ class ExpandContext:
 class Provider:
     name: str = ""
     aliases: tuple[str, ...] = ()
-    prog_type: str = ""  # the BCC constant: "TRACEPOINT", "PERF_EVENT", "RAW_TRACEPOINT"
+    prog_type: str = ""  # the kernel's program type: "TRACEPOINT", "PERF_EVENT", "RAW_TRACEPOINT"
     context_type: str = "void"  # the C type the probe function's ctx points to
     # "begin" or "end" for probes that user space runs itself rather than the kernel.
     trigger: Optional[str] = None
@@ -73,7 +86,8 @@ class Provider:
         """C that reads one field of ``args`` in this provider's probe function."""
         raise NotImplementedError
 
-    def attach(self, bpf, target: Target, fn_name: str) -> None:
+    def perf_event(self, target: Target) -> Optional[PerfEvent]:
+        """How the kernel attaches the target's program (None for probes nothing attaches)."""
         raise NotImplementedError
 
 

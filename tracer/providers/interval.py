@@ -7,7 +7,7 @@ nanoseconds; ``hz`` asks for a frequency instead.
 from __future__ import annotations
 
 from ..literals import LiteralError, parse_int
-from .base import Provider, Target
+from .base import PerfEvent, Provider, Target
 
 PERF_TYPE_SOFTWARE = 1
 PERF_COUNT_SW_CPU_CLOCK = 0
@@ -42,9 +42,9 @@ class IntervalProvider(Provider):
             return []
         return [Target(self, f"interval:{unit}:{count}", (unit, count))]
 
-    def attach(self, bpf, target, fn_name):
+    def perf_event(self, target):
         unit, count = target.parts
-        period = dict(sample_freq=count) if unit == "hz" else \
-            dict(sample_period=count * UNIT_NANOSECONDS[unit])
-        bpf.attach_perf_event(ev_type=PERF_TYPE_SOFTWARE, ev_config=PERF_COUNT_SW_CPU_CLOCK,
-                              fn_name=fn_name, cpu=0, **period)
+        if unit == "hz":
+            return PerfEvent(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, count, freq=True)
+        return PerfEvent(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK,
+                         count * UNIT_NANOSECONDS[unit])

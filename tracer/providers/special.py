@@ -24,8 +24,8 @@ class SpecialProvider(Provider):
             return []
         return [Target(self, self.name)]
 
-    def attach(self, bpf, target, fn_name):  # run by the session, never attached
-        pass
+    def perf_event(self, target):  # run by the session, never attached
+        return None
 
 
 BEGIN = SpecialProvider("BEGIN")

@@ -18,7 +18,9 @@ from typing import Optional
 from ..diagnostics import TracerError
 from ..runtime import kernel
 from ..types import INT8, IntType, PointerType, StringType
-from .base import ArgField, Provider, Target
+from .base import ArgField, PerfEvent, Provider, Target
+
+PERF_TYPE_TRACEPOINT = 2
 
 FIELD_RE = re.compile(r"field:(?P<decl>[^;]+);\s*offset:(?P<offset>\d+);\s*size:(?P<size>\d+);"
                       r"\s*signed:(?P<signed>\d+);")
@@ -119,8 +121,11 @@ class TracepointProvider(Provider):
         ctype = field.type.ctype if isinstance(field.type, IntType) else "u64"
         return f"(*({ctype} *)((char *)ctx + {field.offset}))"
 
-    def attach(self, bpf, target, fn_name):
-        bpf.attach_tracepoint(tp=":".join(target.parts), fn_name=fn_name)
+    def perf_event(self, target):
+        # One event on CPU 0 with no task: the program runs wherever the tracepoint fires.
+        text = _read_tracefs(kernel.tracefs_path(lambda message: None), "events",
+                             *target.parts, "id")
+        return PerfEvent(PERF_TYPE_TRACEPOINT, int(text))
 
 
 def _nearest(wanted: str, events: tuple[str, ...]) -> str:

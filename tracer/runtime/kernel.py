@@ -387,8 +387,26 @@ def ensure_kernel_headers(notice: Notice, verbose: bool = False, *,
                       merged=True)
 
 
-def prepare(notice: Notice, verbose: bool = False) -> HeaderInfo:
-    """Everything the kernel side needs before BCC compiles and attaches a program."""
+def headers_identity(release: Optional[str] = None) -> str:
+    """Which kernel headers BCC would compile against, found without building anything (part
+    of a compiled program's cache key)."""
+    release = release or os.uname().release
+    env_source = os.environ.get("BCC_KERNEL_SOURCE")
+    if env_source and os.path.isdir(env_source):
+        return f"{os.path.realpath(env_source)}:{os.stat(env_source).st_mtime_ns}"
+    own = _bcc_default_headers(DEFAULT_MODULES_DIR, release)
+    if own:
+        return f"{own}:{os.stat(own).st_mtime_ns}"
+    if os.path.isfile(KHEADERS_ARCHIVE):
+        return KHEADERS_ARCHIVE
+    cand = choose_headers(find_header_candidates(), release)
+    if cand is None:
+        return "no headers"
+    return f"{cand.name}:{os.stat(cand.flavour_dir).st_mtime_ns}"
+
+
+def prepare(notice: Notice) -> None:
+    """What the kernel side needs before a program is loaded and attached (the headers BCC
+    compiles against are only looked for when a program is compiled)."""
     require_root()
     tracefs_path(notice)
-    return ensure_kernel_headers(notice, verbose)

@@ -1,8 +1,9 @@
 """libbpf, loaded once through ctypes, with the signature of every function tracer calls.
 
-libbpf 1.x comes with BCC (libbcc links it), so no other package is needed. tracer uses it for
-what BCC's Python module does not do: running BEGIN/END programs (BPF_PROG_TEST_RUN), loading
-programs with callbacks (BTF func_info), and reading maps as raw bytes.
+libbpf 1.x comes with BCC (libbcc links it), so no other package is needed. BCC only compiles;
+everything after that goes through libbpf: creating maps, loading programs (with BTF func_info
+where they have callbacks), running BEGIN/END programs (BPF_PROG_TEST_RUN), and reading maps as
+raw bytes.
 """
 
 from __future__ import annotations
@@ -44,11 +45,33 @@ class ProgLoadOpts(ctypes.Structure):
     ]
 
 
+class MapCreateOpts(ctypes.Structure):
+    # struct bpf_map_create_opts (libbpf >= 0.7)
+    _fields_ = [
+        ("sz", ctypes.c_size_t), ("btf_fd", ctypes.c_uint32),
+        ("btf_key_type_id", ctypes.c_uint32), ("btf_value_type_id", ctypes.c_uint32),
+        ("btf_vmlinux_value_type_id", ctypes.c_uint32), ("inner_map_fd", ctypes.c_uint32),
+        ("map_flags", ctypes.c_uint32), ("map_extra", ctypes.c_uint64),
+        ("numa_node", ctypes.c_uint32), ("map_ifindex", ctypes.c_uint32),
+    ]
+
+
+class MapInfo(ctypes.Structure):
+    # struct bpf_map_info, as far as tracer reads it (the kernel fills what fits)
+    _fields_ = [
+        ("type", ctypes.c_uint32), ("id", ctypes.c_uint32), ("key_size", ctypes.c_uint32),
+        ("value_size", ctypes.c_uint32), ("max_entries", ctypes.c_uint32),
+        ("map_flags", ctypes.c_uint32), ("name", ctypes.c_char * 16),
+    ]
+
+
 _P, _I, _U32, _SZ, _S = (ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32, ctypes.c_size_t,
                          ctypes.c_char_p)
 SIGNATURES = {
     "bpf_prog_test_run_opts": ([_I, ctypes.POINTER(TestRunOpts)], _I),
     "bpf_prog_load": ([_I, _S, _S, _S, _SZ, ctypes.POINTER(ProgLoadOpts)], _I),
+    "bpf_map_create": ([_I, _S, _U32, _U32, _U32, ctypes.POINTER(MapCreateOpts)], _I),
+    "bpf_obj_get_info_by_fd": ([_I, _P, ctypes.POINTER(_U32)], _I),
     "bpf_map_get_next_key": ([_I, _P, _P], _I),
     "bpf_map_lookup_elem": ([_I, _P, _P], _I),
     "bpf_map_update_elem": ([_I, _P, _P, ctypes.c_uint64], _I),

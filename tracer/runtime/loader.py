@@ -1,9 +1,10 @@
-"""Load a probe function compiled by BCC into the kernel, finishing its instructions first.
+"""Load a compiled program (``image.ProgramImage``) into the kernel: its maps, then each probe
+site's function, with every placeholder in the instructions filled in.
 
-BCC compiles the C and creates the maps; tracer takes each probe function's instructions from
-BCC and patches two kinds of placeholder the generated C leaves in them (see
-``tracer.codegen.markers``) before loading:
+The instructions leave three kinds of placeholder (see ``tracer.codegen.markers``):
 
+* a *map reference*: BCC compiled a reference to one of the program's maps; the image knows
+  which (``FunctionCode.map_refs``), and it becomes the fd of that map as created for this run.
 * a *load-time constant* (``cpid`` ...): a 64-bit immediate load of a marker value becomes a
   load of the value itself, known only when the run starts. The C does not depend on it, so a
   program compiles once whatever the child's pid is.
@@ -12,16 +13,12 @@ BCC and patches two kinds of placeholder the generated C leaves in them (see
   callback is compiled as a function of its own, appended after the probe's instructions, and
   the marker becomes a ``BPF_PSEUDO_FUNC`` reference to it. The kernel then wants BTF that
   names every function; it is made here with libbpf's BTF writer.
-
-Programs without callbacks are loaded through BCC's own ``bcc_func_load``, which keeps BCC's
-BTF line information in the verifier's messages.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import struct
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,24 +26,27 @@ from typing import Optional
 
 from ..codegen.markers import CALLBACK_TAG, CONSTANT_TAG, MAP_TAG
 from ..diagnostics import TracerError
-from .libbpf import ProgLoadOpts, libbpf
+from .image import BPF_LD_IMM64, BPF_PSEUDO_MAP_FD, INSN, FunctionCode, ProgramImage
+from .libbpf import MapCreateOpts, ProgLoadOpts, libbpf
 
-BPF_LD_IMM64 = 0x18
-BPF_PSEUDO_MAP_FD = 1
 BPF_PSEUDO_FUNC = 4
-INSN = struct.Struct("<BBhi")  # code, dst/src registers, offset, immediate
 LOG_SIZE = 1 << 24
 
 
+# The kernel's number for each program type a provider names (enum bpf_prog_type).
+PROG_TYPES = {"KPROBE": 2, "TRACEPOINT": 5, "PERF_EVENT": 7, "RAW_TRACEPOINT": 17,
+              "TRACING": 26}
+
+
 @dataclass
-class ProgramImage:
+class SiteLoad:
     """What to load for one probe site: its function and the callbacks it references."""
 
     name: str
     prog_type: int
     callbacks: list[str] = field(default_factory=list)
     constants: dict[int, int] = field(default_factory=dict)  # marker index -> value
-    maps: dict[int, int] = field(default_factory=dict)  # map index -> its fd
+    maps: dict[int, int] = field(default_factory=dict)  # map resource index -> its fd
 
 
 class LoadError(Exception):
@@ -92,29 +92,57 @@ def _s32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def load(bpf, lib, image: ProgramImage) -> int:
-    """Load one site's program; returns its fd. Raises LoadError with the verifier's log."""
-    main = _dump(bpf, lib, image.name)
-    callbacks = [_dump(bpf, lib, name) for name in image.callbacks]
-    code = link(main, callbacks, image.constants, image.maps)
-    if callbacks:
-        return _load_with_btf(image, code, [len(main) // 8, *(len(c) // 8 for c in callbacks)])
-    def load_once(log_level: int, log) -> int:
-        return lib.bcc_func_load(bpf.module, image.prog_type, image.name.encode(), code,
-                                 len(code), lib.bpf_module_license(bpf.module),
-                                 lib.bpf_module_kern_version(bpf.module), log_level, log,
-                                 LOG_SIZE if log is not None else 0, None, -1)
+def create_maps(image: ProgramImage) -> dict[str, int]:
+    """Every map of the program, created empty; their fds by name. On failure none is left."""
+    lib = libbpf()
+    fds: dict[str, int] = {}
+    for spec in image.maps:
+        opts = MapCreateOpts(sz=ctypes.sizeof(MapCreateOpts), map_flags=spec.flags)
+        fd = lib.bpf_map_create(spec.type, spec.name[:15].encode(), spec.key_size,
+                                spec.value_size, spec.max_entries, ctypes.byref(opts))
+        if fd < 0:
+            err = ctypes.get_errno()
+            for other in fds.values():
+                os.close(other)
+            raise TracerError(f"the kernel refused to create the map {spec.name}: "
+                              f"{os.strerror(err)}",
+                              hint="lower max_map_keys or perf_rb_pages if memory is short")
+        fds[spec.name] = fd
+    return fds
 
-    # On a refusal BCC complains on stderr in its own words (and sometimes retries itself);
-    # that is kept out of sight, and the verifier's log asked for once more, to explain.
-    with capture_stderr():
-        fd = load_once(0, None)
-        err = ctypes.get_errno()
-        if fd >= 0:
-            return fd
-        log = ctypes.create_string_buffer(LOG_SIZE)
-        load_once(1, log)
-    raise LoadError(os.strerror(err), log.value.decode(errors="replace"))
+
+def resolve_maps(function: FunctionCode, image: ProgramImage, fds: dict[str, int]) -> bytes:
+    """A function's instructions with each map reference holding its map's fd."""
+    code = bytearray(function.code)
+    for index, number in function.map_refs:
+        op, regs, off, _ = INSN.unpack_from(code, index * 8)
+        INSN.pack_into(code, index * 8, op, regs, off, fds[image.maps[number].name])
+    return bytes(code)
+
+
+def load(image: ProgramImage, fds: dict[str, int], site: SiteLoad) -> int:
+    """Load one site's program; returns its fd. Raises LoadError with the verifier's log."""
+    def code_of(name: str) -> bytes:
+        function = image.functions.get(name)
+        if function is None:
+            raise TracerError(f"BCC compiled no function {name}",
+                              hint="this is a tracer bug: run with -d to see the C and report "
+                                   "it")
+        return resolve_maps(function, image, fds)
+
+    main = code_of(site.name)
+    callbacks = [code_of(name) for name in site.callbacks]
+    code = link(main, callbacks, site.constants, site.maps)
+    if not callbacks:
+        return _load(site, code, None, image.kern_version)
+    btf = _function_btf([site.name, *site.callbacks])
+    try:
+        lengths = [len(main) // 8, *(len(c) // 8 for c in callbacks)]
+        starts = [sum(lengths[:i]) for i in range(len(lengths))]
+        return _load(site, code, (libbpf().btf__fd(btf.handle), starts, btf.type_ids),
+                     image.kern_version)
+    finally:
+        libbpf().btf__free(btf.handle)
 
 
 @contextmanager
@@ -153,56 +181,56 @@ REFUSALS = [
 ]
 
 
-def _dump(bpf, lib, name: str) -> bytes:
-    start = lib.bpf_function_start(bpf.module, name.encode())
-    if not start:
-        raise TracerError(f"BCC compiled no function {name}",
-                          hint="this is a tracer bug: run with -d to see the C and report it")
-    return ctypes.string_at(start, lib.bpf_function_size(bpf.module, name.encode()))
-
-
 # ---- BTF that names the functions, and the load itself ------------------------------------
 
 BTF_FUNC_STATIC, BTF_FUNC_GLOBAL = 0, 1
 
 
-def _load_with_btf(image: ProgramImage, code: bytes, lengths: list[int]) -> int:
-    """Load a program made of several functions: the kernel needs BTF func_info for each."""
+class _FunctionBTF:
+    def __init__(self, handle, type_ids: list[int]):
+        self.handle, self.type_ids = handle, type_ids
+
+
+def _function_btf(names: list[str]) -> "_FunctionBTF":
+    """BTF naming each function of a program made of several (the kernel needs it then), loaded
+    into the kernel."""
     lib = libbpf()
     btf = lib.btf__new_empty()
     if not btf:
         raise TracerError("libbpf could not create BTF for a program with loops")
-    try:
-        long_t = lib.btf__add_int(btf, b"long", 8, 1)
-        proto = lib.btf__add_func_proto(btf, long_t)
-        lib.btf__add_func_param(btf, b"arg", long_t)
-        names = [image.name, *image.callbacks]
-        type_ids = [lib.btf__add_func(btf, name.encode(),
-                                      BTF_FUNC_GLOBAL if i == 0 else BTF_FUNC_STATIC, proto)
-                    for i, name in enumerate(names)]
-        if lib.btf__load_into_kernel(btf) != 0:
-            raise LoadError("the kernel refused the program's BTF", "")
-        starts, position = [], 0
-        for length in lengths:
-            starts.append(position)
-            position += length
+    long_t = lib.btf__add_int(btf, b"long", 8, 1)
+    proto = lib.btf__add_func_proto(btf, long_t)
+    lib.btf__add_func_param(btf, b"arg", long_t)
+    type_ids = [lib.btf__add_func(btf, name.encode(),
+                                  BTF_FUNC_GLOBAL if i == 0 else BTF_FUNC_STATIC, proto)
+                for i, name in enumerate(names)]
+    if lib.btf__load_into_kernel(btf) != 0:
+        lib.btf__free(btf)
+        raise LoadError("the kernel refused the program's BTF", "")
+    return _FunctionBTF(btf, type_ids)
+
+
+def _load(site: SiteLoad, code: bytes, btf, kern_version: int) -> int:
+    """bpf_prog_load, with the functions' BTF if there are several; on a refusal, once more
+    with the verifier's log on, to say why (a log slows the verifier, and one too long for its
+    buffer fails the load, so it is only asked for then)."""
+    lib = libbpf()
+    opts = ProgLoadOpts(sz=ctypes.sizeof(ProgLoadOpts), kern_version=kern_version)
+    if btf is not None:
+        btf_fd, starts, type_ids = btf
         records = [v for pair in zip(starts, type_ids) for v in pair]
         func_info = (ctypes.c_uint32 * len(records))(*records)
-        opts = ProgLoadOpts(sz=ctypes.sizeof(ProgLoadOpts), prog_btf_fd=lib.btf__fd(btf),
-                         func_info=ctypes.cast(func_info, ctypes.c_void_p),
-                         func_info_cnt=len(names), func_info_rec_size=8)
-        fd = lib.bpf_prog_load(image.prog_type, image.name.encode(), b"GPL", code,
-                               len(code) // 8, ctypes.byref(opts))
-        if fd >= 0:
-            return fd
-        err = ctypes.get_errno()
-        # Load again with the verifier's log on, to say why (a log slows the verifier, and
-        # one too long for its buffer fails the load, so it is only asked for now).
-        log = ctypes.create_string_buffer(LOG_SIZE)
-        opts.log_level, opts.log_size = 1, LOG_SIZE
-        opts.log_buf = ctypes.cast(log, ctypes.c_char_p)
-        lib.bpf_prog_load(image.prog_type, image.name.encode(), b"GPL", code, len(code) // 8,
-                          ctypes.byref(opts))
-        raise LoadError(os.strerror(err), log.value.decode(errors="replace"))
-    finally:
-        lib.btf__free(btf)
+        opts.prog_btf_fd = btf_fd
+        opts.func_info = ctypes.cast(func_info, ctypes.c_void_p)
+        opts.func_info_cnt, opts.func_info_rec_size = len(type_ids), 8
+    name = site.name[:15].encode()
+    fd = lib.bpf_prog_load(site.prog_type, name, b"GPL", code, len(code) // 8,
+                           ctypes.byref(opts))
+    if fd >= 0:
+        return fd
+    err = ctypes.get_errno()
+    log = ctypes.create_string_buffer(LOG_SIZE)
+    opts.log_level, opts.log_size = 1, LOG_SIZE
+    opts.log_buf = ctypes.cast(log, ctypes.c_char_p)
+    lib.bpf_prog_load(site.prog_type, name, b"GPL", code, len(code) // 8, ctypes.byref(opts))
+    raise LoadError(os.strerror(err), log.value.decode(errors="replace"))

@@ -1,4 +1,4 @@
-"""Load a compiled program through BCC, attach it, run the event loop, print what it saw.
+"""Load a compiled program, attach it, run the event loop, print what it saw.
 
 The order of a run is bpftrace's: "Attaching N probes...", every probe attached, BEGIN run,
 the -c command released; then events until exit(), Ctrl-C, SIGTERM, or the end of the traced
@@ -7,7 +7,6 @@ command or process; then END, a blank pair of lines, and every map in name order
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import signal
@@ -20,27 +19,24 @@ from ..compiler import CompiledProgram
 from ..diagnostics import TracerError
 from ..options import CompileOptions
 from ..output import Output
-from ..passes.attach import ProbeSite
 from ..passes.resources import WARNING_EVENT_ID, WARNING_LAYOUT
-from . import kernel
+from . import kernel, maps
+from .build import program_image
 from .child import Child
-from .loader import LoadError, ProgramImage, explain, load
 from .mapstate import ProgramMaps
+from .program import LoadedProgram
 from .resolve import has_symbolic, resolve
+from .ringbuf import RingBuffer
 from ..symbols import Symbolizer
 from .testrun import run_once
 
-POLL_MS = 100  # how long one wait for events lasts; bounds how late a stop is noticed
-
-
-def import_bcc():
-    try:
-        import bcc
-    except ImportError:
-        raise TracerError("BCC's Python module (bcc) cannot be imported by this Python",
-                          hint="run scripts/setup, which installs python3-bpfcc and makes it "
-                               "visible to tracer's virtual environment") from None
-    return bcc
+POLL_SECONDS = 0.1  # how long one wait for events lasts; bounds how late a stop is noticed
+# Events handled between two looks at the stop flags, the traced process and the output: small
+# enough that Ctrl-C is seen within milliseconds under any flood, large enough to cost nothing.
+BATCH = 4096
+EVENTS_MAP = "tracer_events"
+LOST_MAP = "tracer_lost"
+_U64 = struct.Struct("<Q")
 
 
 class Session:
@@ -50,15 +46,14 @@ class Session:
         self.options = options
         self.output = output
         self.child = child
-        self.bpf = None
+        self.program: Optional[LoadedProgram] = None
+        self.ring: Optional[RingBuffer] = None
         self.stopping = False
         self._exit_requested = False
         # After exit(), events still in flight are dropped, as bpftrace drops them; END's own
         # output is wanted again.
         self._discarding = False
-        self._polling = False  # in the event loop, where a stop ends a poll at once
         self.exit_code = 0
-        self._callback_error: Optional[BaseException] = None
         self.config = compiled.config
         self._symbols: Optional[Symbolizer] = None
         if child is not None:
@@ -72,16 +67,19 @@ class Session:
     # -- the run -----------------------------------------------------------------------------
 
     def run(self) -> int:
-        kernel.prepare(self.options.notice, self.options.verbose)
-        bcc = import_bcc()
+        kernel.prepare(self.options.notice)
         try:
-            self._load(bcc)
+            self._load()
             self._attach_all()
             self._run_trigger("begin")
             if not self._exit_requested:
                 self._release_child()
                 if self._waits_for_events():
                     self._loop()
+            # Tracing ends here, as in bpftrace: no probe fires after exit() or Ctrl-C, so the
+            # maps END and the exit print are the ones the stop saw, and a flood cannot keep
+            # the final drain going.
+            self.program.stop()
             self._drain()
             self._discarding = False
             self._run_trigger("end")
@@ -103,68 +101,40 @@ class Session:
     def close(self) -> None:
         if self.child is not None:
             self.child.stop()
-        if self.bpf is not None:
-            self.bpf.cleanup()
-            self.bpf = None
+        if self.ring is not None:
+            self.ring.close()
+            self.ring = None
+        if self.program is not None:
+            self.program.close()
+            self.program = None
 
     # -- loading and attaching ---------------------------------------------------------------
 
-    def _load(self, bcc) -> None:
-        BPF = bcc.BPF
-        try:
-            # -w: clang's warnings are about C that tracer wrote, not about the user's program.
-            self.bpf = BPF(text=self.compiled.c_text, debug=0, cflags=["-w"])
-        except Exception as err:  # BCC raises a bare Exception and prints clang's messages
-            raise TracerError(f"BCC could not compile the generated program: {err}",
-                              hint="this is a tracer bug: run with -d to see the C and report "
-                                   "it") from None
-        self.functions = {}
+    def _load(self) -> None:
+        image = program_image(self.compiled.c_text, self.options)
         constants = {markers.CPID: self.child.pid if self.child is not None else 0,
                      markers.START_NS: time.monotonic_ns()}
-        self.map_fds = {m.c_name: bcc.lib.bpf_table_fd(self.bpf.module, m.c_name.encode())
-                        for m in self.compiled.resources.maps.values()}
-        self.maps = ProgramMaps(self.compiled.resources, self.map_fds,
+        self.program = LoadedProgram(image, self.compiled, constants, self.options.verbose)
+        self.maps = ProgramMaps(self.compiled.resources, self.program.map_fds,
                                 lambda value: resolve(self, value))
-        maps = {m.index: self.map_fds[m.c_name] for m in self.compiled.resources.maps.values()}
-        for built in self.compiled.generated.sites:
-            site = built.site
-            prog_type = getattr(BPF, site.target.provider.prog_type)
-            image = ProgramImage(site.function_name, prog_type, callbacks=built.callbacks,
-                                 constants=constants, maps=maps)
-            try:
-                fd = load(self.bpf, bcc.lib, image)
-            except LoadError as err:
-                last, hint = explain(err)
-                whole = f"\n{err.log.rstrip()}" if self.options.verbose else ""
-                raise TracerError(f"the kernel refused the program for {site.target.name}: "
-                                  f"{err}\n{last}{whole}", hint=hint) from None
-            # Handed to BCC so that its attach functions and cleanup know the program.
-            fn = BPF.Function(self.bpf, site.function_name.encode(), fd)
-            self.bpf.funcs[fn.name] = fn
-            self.functions[site.index] = fn
-        self.bpf["tracer_events"].open_ring_buffer(self._on_event)
+        self.ring = RingBuffer(self.program.map_fds[EVENTS_MAP],
+                               self.program.map_size(EVENTS_MAP))
+        self._on_record = self._record_handler()
 
     def _attach_all(self) -> None:
         if not self.options.quiet:
             self.output.attached(len(self.compiled.sites))
         self.output.flush()
         for site in self.compiled.sites:
-            provider = site.target.provider
-            if provider.trigger:
-                continue
-            try:
-                provider.attach(self.bpf, site.target, site.function_name.encode())
-            except Exception as err:
-                raise TracerError(f"cannot attach {site.target.name}: {err}",
-                                  hint=attach_hint(site)) from None
-            if self.options.verbose:
+            self.program.attach(site)
+            if self.options.verbose and not site.target.provider.trigger:
                 self.options.notice(f"attached {site.target.name}")
 
     def _run_trigger(self, trigger: str) -> None:
         for site in self.compiled.sites:
             if site.target.provider.trigger == trigger and not (
                     trigger == "begin" and self._exit_requested):
-                run_once(self.functions[site.index].fd, site.target.name)
+                run_once(self.program.functions[site.index], site.target.name)
                 self._drain()
 
     def _release_child(self) -> None:
@@ -179,67 +149,68 @@ class Session:
         previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
         target = ProcessWatch(self.options.target_pid) if self.options.target_pid else None
         try:
-            self._polling = True
             while not (self.stopping or self._exit_requested):
-                self.bpf.ring_buffer_poll(POLL_MS)
-                self._check_callback()
+                read = self.ring.consume(self._on_record, BATCH)
                 self.output.flush()
                 if self.child is not None and self.child.exited():
                     break
                 if target is not None and target.exited():
                     break
+                if read < BATCH and not (self.stopping or self._exit_requested):
+                    self.ring.wait(POLL_SECONDS)
         finally:
-            self._polling = False
             for s, handler in previous.items():
                 signal.signal(s, handler)
             if target is not None:
                 target.close()
 
     def _drain(self) -> None:
-        self.bpf.ring_buffer_consume()
-        self._check_callback()
+        """Read the events already sent (not those a flood keeps sending meanwhile, so that
+        ending never waits on the traced system)."""
+        self.ring.consume(self._on_record, refresh=False)
         self.output.flush()
 
-    def _on_event(self, ctx, data, size) -> None:
-        # BCC calls this from C and would only print an exception raised here; it is kept and
-        # raised again once the poll returns (``_check_callback``).
-        try:
-            self._handle_event(data, size)
-        except BaseException as err:  # noqa: B902 (even KeyboardInterrupt must not be lost)
-            if self._callback_error is None:
-                self._callback_error = err
-            self._exit_requested = self._discarding = True
-        # A negative result ends libbpf's loop at once; it would otherwise go on as long as
-        # events keep coming, and a flood would keep an error, exit() or Ctrl-C from being seen.
-        # (Only while polling: END's events and the final drain must all be read.)
-        ending = self._polling and (self.stopping or self._exit_requested)
-        return -1 if self._callback_error is not None or ending else 0
+    def _record_handler(self):
+        """The function the ring buffer hands each record to: decode it by its event's layout
+        and give it to the event's handler (``functions.base.Event``)."""
+        memory = self.ring.memory
+        unpack_id = _U64.unpack_from
+        dispatch = {}
+        for event_id, site in self.compiled.resources.events.items():
+            dispatch[event_id] = self._event_decoder(memory, site)
+        read_warning = WARNING_LAYOUT.reader()
 
-    def _check_callback(self) -> None:
-        err, self._callback_error = self._callback_error, None
-        if err is not None:
-            raise err
+        def on_record(offset: int, length: int) -> None:
+            if self._discarding:
+                return
+            event_id = unpack_id(memory, offset)[0]
+            if event_id == WARNING_EVENT_ID:
+                _, index, result = read_warning(memory, offset)
+                self.helper_failed(self.compiled.generated.warnings[index], result)
+                return
+            dispatch[event_id](offset)
+        return on_record
 
-    def _handle_event(self, data, size) -> None:
-        if self._discarding:
-            return
-        raw = ctypes.string_at(data, size)
-        (event_id,) = struct.unpack_from("<Q", raw)
-        if event_id == WARNING_EVENT_ID:
-            _, index, result = WARNING_LAYOUT.decode(raw)
-            self.helper_failed(self.compiled.generated.warnings[index], result)
-            return
-        event = self.compiled.resources.events[event_id]
-        values = event.layout.decode(raw)[1:]
-        if event_id in self._symbolic_events:
-            values = [resolve(self, v) for v in values]
-        event.event.handle(self, event.facts, values)
+    def _event_decoder(self, memory, site):
+        read = site.layout.reader()
+        handle, facts = site.event.handle, site.facts
+        if has_symbolic(site.layout.types):
+            def on_symbolic(offset: int) -> None:
+                values = read(memory, offset)
+                handle(self, facts, [resolve(self, v) for v in values[1:]])
+            return on_symbolic
+
+        def on_event(offset: int) -> None:
+            handle(self, facts, read(memory, offset)[1:])
+        return on_event
 
     # -- what event handlers may do (functions.base.Event) -----------------------------------
 
     def exit(self, code: int = 0) -> None:
         self.exit_code = code & 0xFF
         self._exit_requested = self._discarding = True
+        if self.program is not None:
+            self.program.stop()  # at once: a probe firing meanwhile would change the maps
 
     @property
     def symbols(self) -> Symbolizer:
@@ -252,11 +223,7 @@ class Session:
         """The addresses of a stack the probe recorded (none if it could not: a negative id)."""
         if stack_id < 0:
             return []
-        table = self.bpf.get_table(stack_map)
-        try:
-            return list(table.walk(stack_id))
-        except KeyError:
-            return []
+        return self.program.stack_ips(stack_map, stack_id)
 
     def print_map(self, name: str, top: int = 0, div: int = 1) -> None:
         self.output.map(self.maps.read(name), top=top, div=div)
@@ -285,7 +252,9 @@ class Session:
     # -- at the end --------------------------------------------------------------------------
 
     def _report_lost(self) -> None:
-        lost = sum(int(v) for v in self.bpf["tracer_lost"][ctypes.c_uint32(0)])
+        lost = sum(_U64.unpack(v)[0]
+                   for _, values in maps.entries(self.program.map_fds[LOST_MAP], 4, 8, True)
+                   for v in values)
         if lost:
             self.output.lost_events(lost)
 
@@ -308,11 +277,6 @@ def trace(compiled: CompiledProgram, options: CompileOptions, output: Output,
     finally:
         if child is not None:
             child.stop()
-
-
-def attach_hint(site: ProbeSite) -> str:
-    return (f"check that {site.target.name} exists on this kernel and that nothing else holds "
-            f"it; run with -v for details")
 
 
 class ProcessWatch:

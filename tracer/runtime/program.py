@@ -1,0 +1,109 @@
+"""A program loaded into the kernel for one run: its maps, its probe functions, what attaches them.
+
+It is made from a ``ProgramImage`` (fresh from BCC or from the cache: both load the same way)
+and owns every file descriptor of the run; ``close`` detaches every probe and frees it all.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import struct
+from typing import Optional
+
+from ..compiler import CompiledProgram
+from ..diagnostics import TracerError
+from ..passes.attach import ProbeSite
+from . import perf
+from .image import ProgramImage
+from .libbpf import libbpf
+from .loader import PROG_TYPES, LoadError, SiteLoad, create_maps, explain, load
+
+
+class LoadedProgram:
+    def __init__(self, image: ProgramImage, compiled: CompiledProgram,
+                 constants: dict[int, int], verbose: bool = False):
+        self.image = image
+        self.map_fds: dict[str, int] = create_maps(image)
+        self.functions: dict[int, int] = {}  # site index -> program fd
+        self._attachments: list[int] = []
+        try:
+            maps = {m.index: self.map_fds[m.c_name] for m in compiled.resources.maps.values()}
+            for built in compiled.generated.sites:
+                site = built.site
+                request = SiteLoad(site.function_name, PROG_TYPES[site.target.provider.prog_type],
+                                   callbacks=built.callbacks, constants=constants, maps=maps)
+                try:
+                    self.functions[site.index] = load(image, self.map_fds, request)
+                except LoadError as err:
+                    last, hint = explain(err)
+                    whole = f"\n{err.log.rstrip()}" if verbose else ""
+                    raise TracerError(f"the kernel refused the program for {site.target.name}: "
+                                      f"{err}\n{last}{whole}", hint=hint) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def attach(self, site: ProbeSite) -> None:
+        """Attach a site's program where its provider says; BEGIN and END are never attached."""
+        event = site.target.provider.perf_event(site.target)
+        if event is None:
+            return
+        try:
+            self._attachments += perf.attach(self.functions[site.index], event)
+        except perf.AttachError as err:
+            raise TracerError(f"cannot attach {site.target.name}: {err}",
+                              hint=ATTACH_HINTS.get(err.errno, DEFAULT_ATTACH_HINT).format(
+                                  name=site.target.name)) from None
+
+    def stop(self) -> None:
+        """Detach every probe: none fires from now on. (Disabling a tracepoint's perf event
+        would not do: its program still runs.)"""
+        attachments, self._attachments = self._attachments, []
+        perf.detach(attachments)
+
+    def map_size(self, name: str) -> int:
+        return self.image.maps[self.image.map_number(name)].max_entries
+
+    def lookup(self, name: str, key: bytes) -> Optional[bytes]:
+        """One map value as raw bytes (None if the key is absent)."""
+        spec = self.image.maps[self.image.map_number(name)]
+        value = ctypes.create_string_buffer(max(spec.value_size, 1))
+        keybuf = ctypes.create_string_buffer(key, max(len(key), 1))
+        if libbpf().bpf_map_lookup_elem(self.map_fds[name], keybuf, value) != 0:
+            if ctypes.get_errno() == errno.ENOENT:
+                return None
+            raise TracerError(f"cannot read {name}: {os.strerror(ctypes.get_errno())}")
+        return value.raw[:spec.value_size]
+
+    def stack_ips(self, name: str, stack_id: int) -> list[int]:
+        """The addresses a stack map holds for one id, innermost first."""
+        raw = self.lookup(name, struct.pack("<I", stack_id))
+        if raw is None:
+            return []
+        ips = struct.unpack(f"<{len(raw) // 8}Q", raw)
+        return list(ips[:ips.index(0)] if 0 in ips else ips)
+
+    def close(self) -> None:
+        """Detach every probe, then free programs and maps."""
+        self.stop()
+        for fd in [*self.functions.values(), *self.map_fds.values()]:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.functions, self.map_fds = {}, {}
+
+
+DEFAULT_ATTACH_HINT = ("check that {name} exists on this kernel and that nothing else holds it; "
+                       "run with -v for details")
+ATTACH_HINTS = {
+    errno.ENOENT: "the kernel has no such event now: check that {name} exists on this kernel",
+    errno.EACCES: "attaching probes needs root (CAP_PERFMON and CAP_BPF)",
+    errno.EPERM: "attaching probes needs root (CAP_PERFMON and CAP_BPF); in a container, run "
+                 "it privileged",
+    errno.ENODEV: "this machine has no such event source (a VM often lacks hardware counters)",
+    errno.EOPNOTSUPP: "this machine has no such event source (a VM often lacks hardware "
+                      "counters)",
+}
