@@ -1,157 +1,142 @@
-"""The benchmark behind scripts/bench: tracer and bpftrace measured side by side.
+"""The benchmark behind scripts/bench: tracer measured against bpftrace in the same run.
 
-Each tool runs the same program against the same workload, alternating, several times; the
-median of each is reported with the ratio tracer / bpftrace. Peak memory is the child's maximum
-resident set size from wait4(2).
+Each measure runs the same program on the same workload under both tools, alternating, several
+times; a row gives each tool's median, the ratio tracer / bpftrace and the issue's target for it.
+Times on a noisy machine drift: compare the ratios of one run, never absolute numbers across runs.
+A tool whose runs fail shows "failed" in its cell, with the reason under the table; the bench
+itself goes on.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import statistics
+import platform
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass, replace
 
-WORKLOAD = r"""
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
-/* Calls getppid() N times and prints how long that took, in nanoseconds per call. */
-int main(int argc, char **argv) {
-    long n = argc > 1 ? atol(argv[1]) : 100000;
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    for (long i = 0; i < n; i++) getppid();
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    printf("%.1f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
-    return 0;
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchlib import events, programs, report, startup, workloads  # noqa: E402
+from benchlib.runner import CacheDirs, find_tools, last_line  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of each measure to do."""
+    startup_runs: int
+    first_runs: int        # tracer's first runs (each rebuilds its cache from nothing)
+    compile_runs: int
+    event_runs: int
+    calls: int             # getppid() calls per cost-per-event run
+    printf_runs: int
+    printf_counts: tuple   # events per printf run; the first carries the targets
+    large_pages: int       # the larger ring buffer, in pages, for the largest count
+    map_runs: int
+    map_keys: int
+    timeout: float         # seconds one run may take
+    flood_timeout: float   # seconds one printf run may take
+
+
+# Full: about 5 minutes on a 2-core machine. Quick: under 2 minutes, every row still there; most
+# of it is bpftrace draining its printf floods (2,000,000 lines take it 15 to 25 s, twice).
+PLANS = {
+    "full": Plan(startup_runs=7, first_runs=5, compile_runs=5, event_runs=5, calls=200_000,
+                 printf_runs=3, printf_counts=(500_000, 2_000_000), large_pages=4096, map_runs=5,
+                 map_keys=100_000, timeout=120.0, flood_timeout=600.0),
+    "quick": Plan(startup_runs=3, first_runs=1, compile_runs=2, event_runs=2, calls=100_000,
+                  printf_runs=1, printf_counts=(500_000, 2_000_000), large_pages=4096, map_runs=2,
+                  map_keys=100_000, timeout=60.0, flood_timeout=120.0),
 }
-"""
-COUNT_PROGRAM = "tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }"
-SCRIPT_LINES = 1000
+TARGET_PRINTF_COUNT = 500_000
 
 
-def long_script(lines: int = SCRIPT_LINES) -> str:
-    """A script of the given length that bpftrace 0.17 accepts too: probes with predicates,
-    maps, conditions, a ternary and printf, as a long runbook script would have."""
-    out: list[str] = []
-    i = 0
-    while len(out) < lines:
-        out += [
-            f"interval:ms:{i + 1} /cpu == {i % 4}/ {{",
-            f"  $x = (nsecs % 1000) + {i};",
-            f"  @count_{i % 50}[comm, pid] = count();",
-            "  if ($x > 500 && pid != 0) {",
-            f"    @big[{i % 7}] = $x * 2 - 1;",
-            "  } else if ($x < 10) {",
-            '    printf("small %d %s\\n", $x, comm);',
-            "  } else {",
-            "    @other = @other + 1;",
-            "  }",
-            '  $s = $x > 100 ? "hi" : "lo";',
-            "  @str[$s] = count();",
-            "}",
-        ]
-        i += 1
-    out = out[:lines]
-    out[-1] = "}"  # the last probe ends on the last line (its body cut short, still whole)
-    return "\n".join(out) + "\n"
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer runs, every row still measured (under 2 minutes)")
+    parser.add_argument("--runs", type=int, help="runs per tool for every measure")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    return parser.parse_args(argv)
 
 
-def compile_in_process(text: str, runs: int) -> float:
-    """Median seconds for tracer to parse, check and generate C for ``text``, in process (the
-    issue's target: under 0.1 s for a 1,000-line script)."""
-    from tracer.compiler import compile_program
-    compile_program("BEGIN { exit(); }")  # the parser is built once per process
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        compile_program(text, "bench.bt", environ={})
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def choose_plan(args: argparse.Namespace) -> tuple:
+    mode = "quick" if args.quick else "full"
+    plan = PLANS[mode]
+    if args.runs:
+        plan = replace(plan, startup_runs=args.runs, first_runs=args.runs, compile_runs=args.runs,
+                       event_runs=args.runs, printf_runs=args.runs, map_runs=args.runs)
+    return mode, plan
 
 
-def tools() -> dict[str, list[str]]:
-    tracer = [os.path.join(os.path.dirname(sys.executable), "tracer")]
-    bpftrace = shutil.which("bpftrace")
-    if bpftrace is None:
-        sys.exit("bench: bpftrace is not installed (scripts/setup installs it)")
-    return {"tracer": tracer, "bpftrace": [bpftrace]}
+def version(argv: list) -> str:
+    try:
+        done = subprocess.run(argv + ["--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"unknown ({e})"
+    return last_line(done.stdout) or last_line(done.stderr) or "unknown"
 
 
-def run(argv: list[str]) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in KiB, stdout) of one run."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"bench: {' '.join(argv)} failed")
-    return wall, usage.ru_maxrss, out
+def machine(tools: dict) -> dict:
+    return {"kernel": os.uname().release, "cpus": os.cpu_count(), "arch": platform.machine(),
+            "python": platform.python_version(),
+            "versions": {name: version(list(tool.argv)) for name, tool in tools.items()}}
 
 
-def workload_ns(output: str) -> float:
-    """The workload's own report (ns per call): the last number in the output before the maps."""
-    for line in output.splitlines():
-        try:
-            return float(line)
-        except ValueError:
-            continue
-    raise SystemExit(f"bench: no timing in the output:\n{output}")
+def say(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)
 
 
-def row(name: str, values: dict[str, list[float]], unit: str) -> str:
-    t, b = statistics.median(values["tracer"]), statistics.median(values["bpftrace"])
-    return f"{name:<28} {t:>12.3f} {b:>12.3f} {unit:<6} {t / b:>7.2f}"
+def measure(plan: Plan, tools: dict, caches: CacheDirs, scratch: str) -> list:
+    """Every row, measure by measure, the cheap ones first."""
+    binary = workloads.build_workload(scratch)
+    script = os.path.join(scratch, "long.bt")
+    with open(script, "w") as f:
+        f.write(programs.long_script())
+    rows: list = []
+    say("start-up and peak memory")
+    found, primed = startup.measure_startup(tools, caches, plan.startup_runs, plan.first_runs,
+                                            plan.timeout)
+    rows += found
+    say(f"parse, check and codegen of a {programs.SCRIPT_LINES}-line script")
+    rows += startup.measure_compile(tools, primed, plan.compile_runs, plan.timeout, script)
+    setting = events.Setting(tools, primed, binary, scratch, plan.timeout)
+    say("cost per event")
+    rows += events.measure_per_event(setting, plan.event_runs, plan.calls)
+    say(f"a {plan.map_keys:,}-key map at exit")
+    rows += events.measure_big_map(setting, plan.map_runs, plan.map_keys)
+    say("printf throughput and lost events")
+    flood = replace(setting, timeout=plan.flood_timeout)
+    rows += events.measure_printf(flood, list(plan.printf_counts), plan.large_pages,
+                                  plan.printf_runs, TARGET_PRINTF_COUNT)
+    return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=200_000)
-    args = parser.parse_args()
+def main(argv=None) -> None:
+    args = parse_args(argv)
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
-    cmds = tools()
-    with tempfile.TemporaryDirectory() as tmp:
-        src, loop = os.path.join(tmp, "loop.c"), os.path.join(tmp, "loop")
-        with open(src, "w") as f:
-            f.write(WORKLOAD)
-        subprocess.run(["gcc", "-O2", "-o", loop, src], check=True)
-        base = statistics.median(workload_ns(run([loop, str(args.calls)])[2])
-                                 for _ in range(args.runs))
-        script = os.path.join(tmp, "long.bt")
-        with open(script, "w") as f:
-            f.write(long_script())
-        wall: dict[str, list[float]] = {"tracer": [], "bpftrace": []}
-        rss: dict[str, list[float]] = {"tracer": [], "bpftrace": []}
-        added: dict[str, list[float]] = {"tracer": [], "bpftrace": []}
-        dry: dict[str, list[float]] = {"tracer": [], "bpftrace": []}
-        for _ in range(args.runs):
-            for name, argv in cmds.items():  # alternate, so drift hits both alike
-                seconds, peak, _ = run(argv + ["-e", "BEGIN { exit(); }"])
-                wall[name].append(seconds)
-                rss[name].append(peak / 1024)
-                _, _, out = run(argv + ["-c", f"{loop} {args.calls}", "-e", COUNT_PROGRAM])
-                added[name].append(workload_ns(out) - base)
-                # -d: parse, check and generate code for the long script, load nothing.
-                dry[name].append(run(argv + ["-d", script])[0])
-        in_process = compile_in_process(long_script(), args.runs)
-    print(f"{'measure (median of ' + str(args.runs) + ')':<28} {'tracer':>12} {'bpftrace':>12} "
-          f"{'unit':<6} {'ratio':>7}")
-    print(row("start-up wall time", wall, "s"))
-    print(row("start-up peak memory", rss, "MiB"))
-    print(row("added cost per event", added, "ns"))
-    print(row(f"-d of a {SCRIPT_LINES}-line script", dry, "s"))
-    print(f"(tracer in process: parse, check and C for {SCRIPT_LINES} lines: "
-          f"{in_process * 1000:.1f} ms; target under 100 ms)")
-    print(f"(untraced getppid(): {base:.1f} ns per call)")
+    missing = programs.missing_tracepoints()
+    if missing:
+        sys.exit(f"bench: this kernel lacks sys_enter tracepoints for: {', '.join(missing)}")
+    mode, plan = choose_plan(args)
+    tools = find_tools()
+    caches = CacheDirs()
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+            rows = measure(plan, tools, caches, scratch)
+    finally:
+        caches.cleanup()
+    seconds = time.monotonic() - started
+    print(report.table(rows), end="")
+    print(f"({mode} run, {seconds:.0f} s; medians; ratio = tracer / bpftrace)")
+    if args.json:
+        doc = report.document(rows, machine(tools), {"mode": mode, **asdict(plan)}, seconds)
+        report.write_json(args.json, doc)
 
 
 if __name__ == "__main__":

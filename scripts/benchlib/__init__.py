@@ -1,0 +1,11 @@
+"""The parts of scripts/bench: tracer measured against bpftrace in one run.
+
+  programs   the bpftrace programs both tools run (text only)
+  workloads  the C workloads that make the events and time themselves
+  runner     one tool invocation: wall time, peak memory, both streams, a timeout
+  outputs    what a run printed: printf lines, lost events, map entries
+  results    a measured row: medians, the ratio tracer / bpftrace, its target
+  startup    start-up time and memory, first and cached runs; compile time
+  events     printf throughput and loss, cost per event, printing a large map
+  report     the terminal table and the JSON document
+"""
