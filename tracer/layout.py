@@ -88,6 +88,18 @@ class Layout:
         field = compiled.fields[index]
         return [field(flat) for flat in records]
 
+    def records_reader(self, skip: int, stride: int) -> Callable[[bytes], list]:
+        """Reads records laid back to back every ``stride`` bytes, each holding this layout
+        ``skip`` bytes in (a ring buffer's records after their headers): bytes -> one row of
+        values per record, as ``decode`` gives them (a tuple where no field needs building)."""
+        compiled = self._compiled()
+        rest = stride - skip - self.size
+        record = struct.Struct(f"<{skip}x{compiled.whole.format.lstrip('<')}{_padding(rest)}")
+        build = compiled.build
+        if build is None:
+            return lambda raw: list(record.iter_unpack(raw))
+        return lambda raw: [build(flat) for flat in record.iter_unpack(raw)]
+
     def _compiled(self) -> "_Compiled":
         # Kept on the instance (its fields, which alone make its identity, are untouched); a
         # layout built again from the same types shares the work through the cache below.

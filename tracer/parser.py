@@ -18,7 +18,7 @@ from lark import Lark
 from . import ast
 from .diagnostics import CompileError, Diagnostic, Reporter, Source, Span
 from .grammar import grammar_text
-from .paths import cache_dir
+from .paths import cache_dir, untrusted_directory
 from .syntax import Builder, token_span
 
 # How lark names terminals, in the words a user would use.
@@ -46,10 +46,7 @@ def _parser_cache_file(grammar: str) -> str | bool:
     lark's own default is a pickle in /tmp, which anyone could plant for root to load; the
     cache only goes in tracer's cache directory, and only when it belongs to us."""
     directory = cache_dir()
-    try:
-        if os.stat(directory).st_uid != os.geteuid() or not os.access(directory, os.W_OK):
-            return False
-    except OSError:
+    if untrusted_directory(directory) or not os.access(directory, os.W_OK):
         return False
     digest = hashlib.sha256(f"{grammar}{lark.__version__}syntax-2".encode()).hexdigest()[:16]
     return os.path.join(directory, f"parser-{digest}.lark-cache")

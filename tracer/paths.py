@@ -2,6 +2,8 @@
 parser. One place, so every stage agrees on it."""
 
 import os
+import stat
+from typing import Optional
 
 DEFAULT_CACHE_DIR = "/var/cache/tracer"
 
@@ -9,3 +11,20 @@ DEFAULT_CACHE_DIR = "/var/cache/tracer"
 def cache_dir() -> str:
     """TRACER_CACHE_DIR when set, else /var/cache/tracer."""
     return os.environ.get("TRACER_CACHE_DIR") or DEFAULT_CACHE_DIR
+
+
+def untrusted_directory(path: str) -> Optional[str]:
+    """Why a cache directory cannot be trusted with what root will load from it, or None: it
+    must be a directory (not a link to one) of the user running tracer that nobody else may
+    write to."""
+    try:
+        st = os.lstat(path)
+    except OSError as err:
+        return f"cannot be read ({err.strerror})"
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a directory"
+    if st.st_uid != os.geteuid():
+        return f"belongs to uid {st.st_uid}, not to uid {os.geteuid()}"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return "may be written by others"
+    return None

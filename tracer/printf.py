@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
 from .layout import Record
+from .types import IntType, StringType
 from .values import Buffer, Stack, Stats
 
 # bpftrace 0.26's grammar of a specifier: flags in this order, each at most once; a width and a
@@ -151,6 +152,15 @@ NUMBER_DIGITS: dict[str, Callable[["Conversion"], Callable[[int], str]]] = {
     "u": _unsigned_digits("d", ""), "o": _unsigned_digits("o", "0"),
     "x": _unsigned_digits("x", "0x"), "X": _unsigned_digits("X", "0X"),
     "p": _pointer_digits, "c": _char_digits,
+}
+
+
+# Where a conversion prints an integer exactly as str() does (no flags), by its length in bits:
+# the values a signed or unsigned cast of that width leaves unchanged.
+PLAIN_RANGES: dict[str, Callable[[int], tuple[int, int]]] = {
+    "d": lambda bits: (-(1 << (bits - 1)), 1 << (bits - 1)),
+    "i": lambda bits: (-(1 << (bits - 1)), 1 << (bits - 1)),
+    "u": lambda bits: (0, 1 << bits),
 }
 
 
@@ -409,6 +419,23 @@ class Conversion:
         # Built once here, so that formatting an event does no parsing and few branches.
         object.__setattr__(self, "render", RENDERERS[self.conv](self))
 
+    def render_column(self, values: Sequence) -> list:
+        """``render`` of each value; many at once, as ``str`` where that gives the same text (an
+        integer column whose every value the conversion prints unchanged, a string column)."""
+        typ = self.value_type
+        plain = not (self.plus or self.alt)
+        if plain and type(typ) is IntType and self.conv in PLAIN_RANGES:
+            bits = LENGTH_BITS.get(self.length, 32)
+            low, high = PLAIN_RANGES[self.conv](bits)
+            if values and low <= min(values) and max(values) < high:
+                texts = list(map(str, values))
+                pad = _padder(self)
+                return list(map(pad, texts)) if pad else texts
+        if type(typ) is StringType and self.conv == "s":
+            pad = _padder(self)
+            return list(map(pad, values)) if pad else list(values)
+        return list(map(self.render, values))
+
     @property
     def wants_string(self) -> bool:
         # The checker's test before it calls check(); %s takes any value since bpftrace 0.26.
@@ -560,6 +587,22 @@ def bind_types(parts: Sequence[Part], types: Sequence) -> list[Part]:
     last type stay unbound)."""
     it = iter(types)
     return [p.for_type(next(it, None)) if isinstance(p, Conversion) else p for p in parts]
+
+
+def render_columns(parts: Sequence[Part], columns: Sequence[Sequence], count: int) -> list[str]:
+    """``render`` of ``count`` events at once, their values given as columns (one sequence per
+    conversion). A conversion renders its whole column, then one %-template joins each line."""
+    if not columns:
+        return ["".join(parts)] * count
+    template, texts = [], []
+    it = iter(columns)
+    for part in parts:
+        if part.__class__ is str:
+            template.append(part.replace("%", "%%"))
+        else:
+            template.append("%s")
+            texts.append(part.render_column(next(it)))
+    return list(map("".join(template).__mod__, zip(*texts)))
 
 
 def render(parts: Sequence[Part], values: Sequence) -> str:

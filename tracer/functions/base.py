@@ -86,11 +86,16 @@ class Event:
              ``diagnose(severity, span, message, kind)``, ``config`` and ``options``; and,
              for symbolic values' resolvers, ``symbols``, ``stack_ips(map, id)`` and
              ``boot_offset_ns``.
+
+    handle_batch (runtime, facts, columns, count) -> None, optional: ``count`` events of this
+             call at once, their values as columns (one sequence per value, in order). For
+             events that come in floods (printf); others go through ``handle`` one by one.
     """
 
     fields: Callable
     handle: Callable
     prepare: Callable = lambda call: None
+    handle_batch: Optional[Callable] = None
 
 
 # The result type: a fixed type, or a rule over the call and its argument types.

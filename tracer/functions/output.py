@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .. import ast
-from ..printf import FormatError, bind_types, conversions, count_error, parse_format, render
+from ..printf import (FormatError, bind_types, conversions, count_error, parse_format, render,
+                      render_columns)
 from ..types import StringType, VOID
 from .base import Event, Function, Kind, Param, Signature, STATEMENT_ONLY
 
@@ -45,6 +46,10 @@ def _handle_printf(runtime, parts, values) -> None:
     runtime.output.printf(render(parts, values))
 
 
+def _handle_printf_batch(runtime, parts, columns, count: int) -> None:
+    runtime.output.printf_many(render_columns(parts, columns, count))
+
+
 # ---- exit([code]) ------------------------------------------------------------------------------
 
 def emit_exit(gen, call: ast.Call) -> None:
@@ -62,7 +67,8 @@ FUNCTIONS = [
              Signature((Param("format", Kind.STRING_LITERAL),), variadic=Param("value"),
                        places=STATEMENT_ONLY),
              VOID, emit_printf, check=check_printf,
-             event=Event(_printf_fields, _handle_printf, _printf_format)),
+             event=Event(_printf_fields, _handle_printf, _printf_format,
+                         handle_batch=_handle_printf_batch)),
     Function("exit", "stop tracing: run END, print the maps, exit with the code given",
              Signature((Param("code", Kind.INT, optional=True),), places=STATEMENT_ONLY), VOID,
              emit_exit, ends_probe=True,

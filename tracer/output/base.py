@@ -90,6 +90,11 @@ class Output:
     def printf(self, text: str) -> None:
         raise NotImplementedError
 
+    def printf_many(self, texts: list[str]) -> None:
+        """Many printf texts in a row (a flood read at once)."""
+        for text in texts:
+            self.printf(text)
+
     def time(self, text: str) -> None:
         """time(): the formatted time."""
         raise NotImplementedError

@@ -153,6 +153,9 @@ class TextOutput(Output):
     def printf(self, text: str) -> None:
         self.write(text)
 
+    def printf_many(self, texts: list[str]) -> None:
+        self.write("".join(texts))
+
     def time(self, text: str) -> None:
         self.write(text)
 

@@ -59,7 +59,7 @@ class ProgramCache:
             except OSError as err:
                 say(f"no compiled-program cache: cannot create {path}: {err.strerror}")
                 return None
-            problem = _untrusted(path)
+            problem = paths.untrusted_directory(path)
             if problem:
                 say(f"no compiled-program cache: {path} {problem}")
                 return None
@@ -171,21 +171,6 @@ def _unwrap(data: bytes, key: str) -> ProgramImage:
     if stored_key != key.encode():
         raise ImageError("it was stored for another program")
     return ProgramImage.from_bytes(payload)
-
-
-def _untrusted(path: str) -> Optional[str]:
-    """Why a cache directory cannot be trusted, or None."""
-    try:
-        st = os.lstat(path)
-    except OSError as err:
-        return f"cannot be read ({err.strerror})"
-    if not stat.S_ISDIR(st.st_mode):
-        return "is not a directory"
-    if st.st_uid != os.geteuid():
-        return f"belongs to uid {st.st_uid}, not to uid {os.geteuid()}"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return "may be written by others"
-    return None
 
 
 def _untrusted_file(st: os.stat_result) -> Optional[str]:

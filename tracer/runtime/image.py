@@ -90,6 +90,8 @@ class ProgramImage:
                 if size % 8 or len(code) != size:
                     raise ImageError("truncated instructions")
                 position += size
+                if str(name) in functions:
+                    raise ImageError(f"the function {name} twice")
                 map_refs = tuple((int(i), int(m)) for i, m in refs)
                 if any(not 0 <= i < size // 8 - 1 or not 0 <= m < len(maps)
                        for i, m in map_refs):
@@ -100,7 +102,7 @@ class ProgramImage:
             return cls(maps, functions, int(header["kern_version"]))
         except ImageError:
             raise
-        except (ValueError, KeyError, TypeError, struct.error) as err:
+        except (ValueError, KeyError, TypeError, OverflowError, struct.error) as err:
             raise ImageError(str(err)) from None
 
 

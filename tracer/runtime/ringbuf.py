@@ -13,7 +13,8 @@ A record is an 8-byte header (its length, with a BUSY bit while the producer is 
 it and a DISCARD bit if it was dropped, then a page offset the kernel uses) and its bytes,
 padded to 8. Positions only grow; a record sits at ``position & (size - 1)`` in the data area.
 The kernel wakes a waiting reader only when the buffer was empty (the consumer had caught up),
-so a reader drains everything before it waits again (``epoll`` on the map's fd).
+so a reader drains everything before it waits again (``epoll`` on the map's fd). What the
+records mean is ``events``' business.
 """
 
 from __future__ import annotations
@@ -21,16 +22,11 @@ from __future__ import annotations
 import mmap
 import select
 import struct
-from typing import Callable
 
 BUSY = 1 << 31
 DISCARD = 1 << 30
 HEADER = 8
 _U64 = struct.Struct("<Q")
-_U32 = struct.Struct("<I")
-# Hand space back to the kernel after this many records, not only at the end of a batch, so a
-# producer racing a long batch finds room sooner.
-RELEASE_EVERY = 256
 
 
 class RingBuffer:
@@ -48,42 +44,23 @@ class RingBuffer:
 
     @property
     def memory(self) -> mmap.mmap:
-        """What a record's offset (as handed to ``consume``'s callback) is an offset into."""
+        """The producer page and the data area: record offsets are offsets into this."""
         return self._memory
 
-    def consume(self, handle: Callable[[int, int], None], limit: int = 1 << 62,
-                refresh: bool = True) -> int:
-        """Hand each waiting record to ``handle(offset, length)``, oldest first, up to ``limit``
-        records; returns how many were read. A record still being written ends the batch.
-        Without ``refresh``, only the records already there when called are read."""
-        memory, mask, start = self._memory, self.mask, self._data_start
-        unpack_u32 = _U32.unpack_from
-        consumer = _U64.unpack_from(self._consumer, 0)[0]
-        producer = _U64.unpack_from(memory, 0)[0]
-        count = 0
-        try:
-            while count < limit:
-                if consumer >= producer:
-                    if not refresh:
-                        break
-                    producer = _U64.unpack_from(memory, 0)[0]
-                    if consumer >= producer:
-                        break
-                offset = start + (consumer & mask)
-                header = unpack_u32(memory, offset)[0]
-                if header & BUSY:
-                    break
-                length = header & ~(BUSY | DISCARD)
-                consumer += (length + HEADER + 7) & ~7
-                count += 1
-                if not header & DISCARD:
-                    handle(offset + HEADER, length)
-                if not count % RELEASE_EVERY:
-                    _U64.pack_into(self._consumer, 0, consumer)
-        finally:
-            # Even when a handler raises, the records before it are done and given back.
-            _U64.pack_into(self._consumer, 0, consumer)
-        return count
+    @property
+    def data_start(self) -> int:
+        return self._data_start
+
+    def positions(self) -> tuple[int, int]:
+        """(consumer, producer): records between the two wait to be read."""
+        return _U64.unpack_from(self._consumer, 0)[0], _U64.unpack_from(self._memory, 0)[0]
+
+    def producer(self) -> int:
+        return _U64.unpack_from(self._memory, 0)[0]
+
+    def release(self, consumer: int) -> None:
+        """Give the space of every record before ``consumer`` back to the kernel."""
+        _U64.pack_into(self._consumer, 0, consumer)
 
     def wait(self, timeout: float) -> None:
         """Sleep until records may be waiting, or ``timeout`` seconds pass."""

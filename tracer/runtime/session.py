@@ -19,13 +19,13 @@ from ..compiler import CompiledProgram
 from ..diagnostics import TracerError
 from ..options import CompileOptions
 from ..output import Output
-from ..passes.resources import WARNING_EVENT_ID, WARNING_LAYOUT
 from . import kernel, maps
 from .build import program_image
 from .child import Child
+from .events import EventReader
 from .mapstate import ProgramMaps
 from .program import LoadedProgram
-from .resolve import has_symbolic, resolve
+from .resolve import resolve
 from .ringbuf import RingBuffer
 from ..symbols import Symbolizer
 from .testrun import run_once
@@ -36,7 +36,7 @@ POLL_SECONDS = 0.1  # how long one wait for events lasts; bounds how late a stop
 BATCH = 4096
 EVENTS_MAP = "tracer_events"
 LOST_MAP = "tracer_lost"
-_U64 = struct.Struct("<Q")
+_U64 = struct.Struct("<Q")  # the lost-events counter
 
 
 class Session:
@@ -52,7 +52,7 @@ class Session:
         self._exit_requested = False
         # After exit(), events still in flight are dropped, as bpftrace drops them; END's own
         # output is wanted again.
-        self._discarding = False
+        self.discarding = False
         self.exit_code = 0
         self.config = compiled.config
         self._symbols: Optional[Symbolizer] = None
@@ -61,8 +61,6 @@ class Session:
             child.on_exit = lambda pid: self.symbols.remember(pid)
         # What nsecs (CLOCK_MONOTONIC) must be added to for the time since the epoch.
         self.boot_offset_ns = time.time_ns() - time.monotonic_ns()
-        self._symbolic_events = {i for i, e in compiled.resources.events.items()
-                                 if has_symbolic(e.layout.types)}
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -81,7 +79,7 @@ class Session:
             # the final drain going.
             self.program.stop()
             self._drain()
-            self._discarding = False
+            self.discarding = False
             self._run_trigger("end")
             self._report_lost()
             self.output.end_of_trace()
@@ -119,7 +117,8 @@ class Session:
                                 lambda value: resolve(self, value))
         self.ring = RingBuffer(self.program.map_fds[EVENTS_MAP],
                                self.program.map_size(EVENTS_MAP))
-        self._on_record = self._record_handler()
+        self.events = EventReader(self.ring, self, self.compiled.resources,
+                                  self.compiled.generated.warnings)
 
     def _attach_all(self) -> None:
         if not self.options.quiet:
@@ -150,7 +149,7 @@ class Session:
         target = ProcessWatch(self.options.target_pid) if self.options.target_pid else None
         try:
             while not (self.stopping or self._exit_requested):
-                read = self.ring.consume(self._on_record, BATCH)
+                read = self.events.read(BATCH)
                 self.output.flush()
                 if self.child is not None and self.child.exited():
                     break
@@ -167,48 +166,14 @@ class Session:
     def _drain(self) -> None:
         """Read the events already sent (not those a flood keeps sending meanwhile, so that
         ending never waits on the traced system)."""
-        self.ring.consume(self._on_record, refresh=False)
+        self.events.read(refresh=False)
         self.output.flush()
-
-    def _record_handler(self):
-        """The function the ring buffer hands each record to: decode it by its event's layout
-        and give it to the event's handler (``functions.base.Event``)."""
-        memory = self.ring.memory
-        unpack_id = _U64.unpack_from
-        dispatch = {}
-        for event_id, site in self.compiled.resources.events.items():
-            dispatch[event_id] = self._event_decoder(memory, site)
-        read_warning = WARNING_LAYOUT.reader()
-
-        def on_record(offset: int, length: int) -> None:
-            if self._discarding:
-                return
-            event_id = unpack_id(memory, offset)[0]
-            if event_id == WARNING_EVENT_ID:
-                _, index, result = read_warning(memory, offset)
-                self.helper_failed(self.compiled.generated.warnings[index], result)
-                return
-            dispatch[event_id](offset)
-        return on_record
-
-    def _event_decoder(self, memory, site):
-        read = site.layout.reader()
-        handle, facts = site.event.handle, site.facts
-        if has_symbolic(site.layout.types):
-            def on_symbolic(offset: int) -> None:
-                values = read(memory, offset)
-                handle(self, facts, [resolve(self, v) for v in values[1:]])
-            return on_symbolic
-
-        def on_event(offset: int) -> None:
-            handle(self, facts, read(memory, offset)[1:])
-        return on_event
 
     # -- what event handlers may do (functions.base.Event) -----------------------------------
 
     def exit(self, code: int = 0) -> None:
         self.exit_code = code & 0xFF
-        self._exit_requested = self._discarding = True
+        self._exit_requested = self.discarding = True
         if self.program is not None:
             self.program.stop()  # at once: a probe firing meanwhile would change the maps
 
