@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Mapping
 
 from .base import MapSnapshot, Output
-from .jsonl import JsonOutput
-from .terminal import TerminalOutput
-from .text import TextOutput
 
-# The formats -f accepts.
-FORMATS = {"text": TextOutput, "json": JsonOutput}
+# The formats -f accepts: (module, class), imported only when chosen (rich, behind the
+# terminal's, alone costs tens of milliseconds at every start).
+FORMATS = {"text": ("text", "TextOutput"), "json": ("jsonl", "JsonOutput")}
+TERMINAL = ("terminal", "TerminalOutput")
+
+
+def _format_class(where: tuple[str, str]):
+    module, name = where
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __getattr__(name: str):
+    """The output classes by name (``tracer.output.TextOutput``), imported on first use."""
+    for where in (*FORMATS.values(), TERMINAL):
+        if where[1] == name:
+            return _format_class(where)
+    raise AttributeError(name)
 
 
 def wants_colour(isatty: bool, environ: Mapping[str, str]) -> bool:
@@ -27,8 +40,8 @@ def make_output(fmt: str, fd: int, *, isatty: bool, environ: Mapping[str, str],
         raise ValueError(f'invalid output format "{fmt}"; valid formats: '
                          + ", ".join(f"'{name}'" for name in FORMATS))
     if fmt == "text" and wants_colour(isatty, environ):
-        return TerminalOutput(fd, err_fd)
-    return FORMATS[fmt](fd, err_fd)
+        return _format_class(TERMINAL)(fd, err_fd)
+    return _format_class(FORMATS[fmt])(fd, err_fd)
 
 
 __all__ = ["FORMATS", "JsonOutput", "MapSnapshot", "Output", "TerminalOutput", "TextOutput",

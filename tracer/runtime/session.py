@@ -27,7 +27,6 @@ from .mapstate import ProgramMaps
 from .program import LoadedProgram
 from .resolve import resolve
 from .ringbuf import RingBuffer
-from ..symbols import Symbolizer
 from .testrun import run_once
 
 POLL_SECONDS = 0.1  # how long one wait for events lasts; bounds how late a stop is noticed
@@ -55,7 +54,7 @@ class Session:
         self.discarding = False
         self.exit_code = 0
         self.config = compiled.config
-        self._symbols: Optional[Symbolizer] = None
+        self._symbols = None
         if child is not None:
             # The command's user stacks and symbols are named after it ends: keep its map.
             child.on_exit = lambda pid: self.symbols.remember(pid)
@@ -178,9 +177,11 @@ class Session:
             self.program.stop()  # at once: a probe firing meanwhile would change the maps
 
     @property
-    def symbols(self) -> Symbolizer:
-        """Kernel and user symbols, loaded when something is first printed that needs them."""
+    def symbols(self):
+        """Kernel and user symbols (a ``symbols.Symbolizer``), loaded when something is first
+        printed that needs them; ELF reading is not even imported before."""
         if self._symbols is None:
+            from ..symbols import Symbolizer
             self._symbols = Symbolizer()
         return self._symbols
 
