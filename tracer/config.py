@@ -82,7 +82,8 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in [
     Variable("missing_probes", _one_of("error", "warn", "ignore"), "error",
              "what to do when an attach point matches nothing"),
     Variable("print_maps_on_exit", _bool, True, "print every map when tracing ends"),
-    Variable("perf_rb_pages", _positive_int, 256, "pages of the ring buffer for events"),
+    # 0: sized by the memory available when the run starts (runtime.program.ring_buffer_size).
+    Variable("perf_rb_pages", _positive_int, 0, "pages of the ring buffer for events"),
     Variable("stack_mode", _one_of("bpftrace", "perf", "raw", "build_id"), "bpftrace",
              "how kstack and ustack are printed"),
     Variable("str_trunc_trailer", _text, "..", "appended to a string that was cut short"),

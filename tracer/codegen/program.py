@@ -40,14 +40,6 @@ class GeneratedProgram:
     warnings: list  # where each runtime warning the program may send comes from (spans)
 
 
-def ring_pages(requested: int) -> int:
-    """The ring buffer's size in pages: a power of two, as the kernel requires."""
-    pages = 1
-    while pages < requested:
-        pages *= 2
-    return pages
-
-
 def generate_c(sites: list[ProbeSite], resources: Resources, facts: ProgramFacts,
                options: CompileOptions, config: Config) -> GeneratedProgram:
     ctypes = CTypes()
@@ -67,7 +59,9 @@ def generate_c(sites: list[ProbeSite], resources: Resources, facts: ProgramFacts
                  for name, m in resources.maps.items()}
     for event in resources.events.values():
         ctypes.name(event.layout_tuple)
-    parts = [f"BPF_RINGBUF_OUTPUT(tracer_events, {ring_pages(config.perf_rb_pages)});",
+    # One page here: the loader creates the buffer at the size the run asks for (perf_rb_pages),
+    # so that the compiled program does not depend on it.
+    parts = ["BPF_RINGBUF_OUTPUT(tracer_events, 1);",
              "BPF_PERCPU_ARRAY(tracer_lost, u64, 1);"]
     scratch = max((b.scratch for b in built), default=0)
     if scratch:

@@ -92,14 +92,16 @@ def _s32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def create_maps(image: ProgramImage) -> dict[str, int]:
-    """Every map of the program, created empty; their fds by name. On failure none is left."""
+def create_maps(image: ProgramImage, sizes: dict[str, int]) -> dict[str, int]:
+    """Every map of the program, created empty; their fds by name. ``sizes`` overrides the
+    compiled size of some (the ring buffer's is chosen at run time). On failure none is left."""
     lib = libbpf()
     fds: dict[str, int] = {}
     for spec in image.maps:
         opts = MapCreateOpts(sz=ctypes.sizeof(MapCreateOpts), map_flags=spec.flags)
+        size = sizes.get(spec.name, spec.max_entries)
         fd = lib.bpf_map_create(spec.type, spec.name[:15].encode(), spec.key_size,
-                                spec.value_size, spec.max_entries, ctypes.byref(opts))
+                                spec.value_size, size, ctypes.byref(opts))
         if fd < 0:
             err = ctypes.get_errno()
             for other in fds.values():

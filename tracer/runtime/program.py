@@ -25,7 +25,8 @@ class LoadedProgram:
     def __init__(self, image: ProgramImage, compiled: CompiledProgram,
                  constants: dict[int, int], verbose: bool = False):
         self.image = image
-        self.map_fds: dict[str, int] = create_maps(image)
+        self.sizes = {EVENTS_MAP: ring_buffer_size(compiled.config.perf_rb_pages)}
+        self.map_fds: dict[str, int] = create_maps(image, self.sizes)
         self.functions: dict[int, int] = {}  # site index -> program fd
         self._attachments: list[int] = []
         try:
@@ -64,7 +65,7 @@ class LoadedProgram:
         perf.detach(attachments)
 
     def map_size(self, name: str) -> int:
-        return self.image.maps[self.image.map_number(name)].max_entries
+        return self.sizes.get(name) or self.image.maps[self.image.map_number(name)].max_entries
 
     def lookup(self, name: str, key: bytes) -> Optional[bytes]:
         """One map value as raw bytes (None if the key is absent)."""
@@ -94,6 +95,39 @@ class LoadedProgram:
             except OSError:
                 pass
         self.functions, self.map_fds = {}, {}
+
+
+EVENTS_MAP = "tracer_events"
+# With perf_rb_pages unset, bpftrace 0.26 sizes its ring buffer by the memory available:
+# between 256 KiB and about 16 MiB, the nearest power of two in pages.
+RING_FLOOR_KB, RING_CEILING_KB = 256, 16544
+
+
+def ring_buffer_size(pages: int) -> int:
+    """The events ring buffer's size in bytes: ``pages`` (at least one a CPU, rounded up to
+    a power of two, as the kernel wants), or 0.26's default for 0."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    if pages:
+        pages = max(pages, os.cpu_count() or 1)
+        return page << (pages - 1).bit_length()
+    wanted_kb = max(min(_available_kb(), RING_CEILING_KB), RING_FLOOR_KB)
+    return page * _nearest_power_of_two(wanted_kb * 1024 // page)
+
+
+def _nearest_power_of_two(n: int) -> int:
+    low = 1 << (n.bit_length() - 1)
+    return low if n - low <= 2 * low - n else 2 * low
+
+
+def _available_kb() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return RING_FLOOR_KB
 
 
 DEFAULT_ATTACH_HINT = ("check that {name} exists on this kernel and that nothing else holds it; "

@@ -62,8 +62,16 @@ class RingBuffer:
         """Give the space of every record before ``consumer`` back to the kernel."""
         _U64.pack_into(self._consumer, 0, consumer)
 
+    def wake_on(self, fd: int) -> None:
+        """Let ``wait`` also end when ``fd`` turns readable (a signal, a process's end)."""
+        self._poll.register(fd, select.EPOLLIN)
+
+    def forget(self, fd: int) -> None:
+        self._poll.unregister(fd)
+
     def wait(self, timeout: float) -> None:
-        """Sleep until records may be waiting, or ``timeout`` seconds pass."""
+        """Sleep until records may be waiting, something ``wake_on`` watches happens, or
+        ``timeout`` seconds pass."""
         self._poll.poll(timeout)
 
     def close(self) -> None:

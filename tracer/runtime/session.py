@@ -24,7 +24,7 @@ from .build import program_image
 from .child import Child
 from .events import EventReader
 from .mapstate import ProgramMaps
-from .program import LoadedProgram
+from .program import EVENTS_MAP, LoadedProgram
 from .resolve import resolve
 from .ringbuf import RingBuffer
 from .testrun import run_once
@@ -33,7 +33,6 @@ POLL_SECONDS = 0.1  # how long one wait for events lasts; bounds how late a stop
 # Events handled between two looks at the stop flags, the traced process and the output: small
 # enough that Ctrl-C is seen within milliseconds under any flood, large enough to cost nothing.
 BATCH = 4096
-EVENTS_MAP = "tracer_events"
 LOST_MAP = "tracer_lost"
 _U64 = struct.Struct("<Q")  # the lost-events counter
 
@@ -144,23 +143,25 @@ class Session:
 
     def _loop(self) -> None:
         stop = lambda signum, frame: setattr(self, "stopping", True)  # noqa: E731
-        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
         target = ProcessWatch(self.options.target_pid) if self.options.target_pid else None
-        try:
-            while not (self.stopping or self._exit_requested):
-                read = self.events.read(BATCH)
-                self.output.flush()
-                if self.child is not None and self.child.exited():
-                    break
-                if target is not None and target.exited():
-                    break
-                if read < BATCH and not (self.stopping or self._exit_requested):
-                    self.ring.wait(POLL_SECONDS)
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-            if target is not None:
-                target.close()
+        with SignalWakeup(self.ring, {signal.SIGINT: stop, signal.SIGTERM: stop,
+                                      signal.SIGCHLD: lambda signum, frame: None}) as wakeup:
+            if target is not None and target.fd is not None:
+                self.ring.wake_on(target.fd)
+            try:
+                while not (self.stopping or self._exit_requested):
+                    read = self.events.read(BATCH)
+                    self.output.flush()
+                    if self.child is not None and self.child.exited():
+                        break
+                    if target is not None and target.exited():
+                        break
+                    if read < BATCH and not (self.stopping or self._exit_requested):
+                        self.ring.wait(POLL_SECONDS)
+                        wakeup.clear()
+            finally:
+                if target is not None:
+                    target.close()
 
     def _drain(self) -> None:
         """Read the events already sent (not those a flood keeps sending meanwhile, so that
@@ -243,6 +244,37 @@ def trace(compiled: CompiledProgram, options: CompileOptions, output: Output,
     finally:
         if child is not None:
             child.stop()
+
+
+class SignalWakeup:
+    """While the event loop waits, the signals it cares about end the wait at once: Ctrl-C is
+    seen without delay, and the -c command's end (SIGCHLD) too, not at the next timeout. Python
+    writes a byte to a pipe when a handled signal arrives; the ring buffer's wait watches it."""
+
+    def __init__(self, ring: RingBuffer, handlers: dict):
+        self.ring, self.handlers = ring, handlers
+
+    def __enter__(self) -> "SignalWakeup":
+        self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._previous = {s: signal.signal(s, h) for s, h in self.handlers.items()}
+        self._previous_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        self.ring.wake_on(self._read)
+        return self
+
+    def clear(self) -> None:
+        try:
+            while os.read(self._read, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def __exit__(self, *exc) -> None:
+        signal.set_wakeup_fd(self._previous_fd)
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self.ring.forget(self._read)
+        os.close(self._read)
+        os.close(self._write)
 
 
 class ProcessWatch:
