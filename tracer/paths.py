@@ -21,8 +21,15 @@ def untrusted_directory(path: str) -> Optional[str]:
         st = os.lstat(path)
     except OSError as err:
         return f"cannot be read ({err.strerror})"
-    if not stat.S_ISDIR(st.st_mode):
+    return untrusted(st, directory=True)
+
+
+def untrusted(st: os.stat_result, directory: bool) -> Optional[str]:
+    """Why a cache file or directory, as ``stat`` describes it, cannot be trusted, or None."""
+    if directory and not stat.S_ISDIR(st.st_mode):
         return "is not a directory"
+    if not directory and not stat.S_ISREG(st.st_mode):
+        return "is not a regular file"
     if st.st_uid != os.geteuid():
         return f"belongs to uid {st.st_uid}, not to uid {os.geteuid()}"
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):

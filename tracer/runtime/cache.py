@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import stat
 from typing import Callable, Optional
 
 from .. import paths
@@ -92,7 +91,7 @@ class ProgramCache:
                 data = f.read(MAX_BYTES + 1)
         except OSError:
             return None
-        problem = _untrusted_file(info)
+        problem = paths.untrusted(info, directory=False)
         image = None
         if problem is None:
             try:
@@ -171,16 +170,6 @@ def _unwrap(data: bytes, key: str) -> ProgramImage:
     if stored_key != key.encode():
         raise ImageError("it was stored for another program")
     return ProgramImage.from_bytes(payload)
-
-
-def _untrusted_file(st: os.stat_result) -> Optional[str]:
-    if not stat.S_ISREG(st.st_mode):
-        return "is not a regular file"
-    if st.st_uid != os.geteuid():
-        return f"belongs to uid {st.st_uid}, not to uid {os.geteuid()}"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return "may be written by others"
-    return None
 
 
 # ---- what a compiled program depends on besides its C -----------------------------------------
