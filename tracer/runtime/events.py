@@ -28,11 +28,10 @@ class EventReader:
         self.ring = ring
         self.runtime = runtime  # the session: handlers' runtime, and its discarding flag
         self.warnings = warnings
-        memory = ring.memory
-        self._single: dict[int, Callable[[int], None]] = {}
+        self._single: dict[int, Callable[[object, int], None]] = {}
         self._runs: dict[int, tuple] = {}  # event id -> (record length, batch reader)
         for event_id, site in resources.events.items():
-            self._single[event_id] = self._decoder(memory, site)
+            self._single[event_id] = self._decoder(site)
             if site.event.handle_batch is not None and not has_symbolic(site.layout.types):
                 self._runs[event_id] = (site, {})
         self._read_warning = WARNING_LAYOUT.reader()
@@ -41,7 +40,7 @@ class EventReader:
         """Handle waiting records, oldest first, up to about ``limit``; returns how many.
         Without ``refresh``, only those already there when called."""
         ring = self.ring
-        memory, mask, start = ring.memory, ring.mask, ring.data_start
+        memory, mask, start, end = ring.memory, ring.mask, ring.data_start, ring.data_end
         consumer, producer = ring.positions()
         count = released = 0
         runtime = self.runtime
@@ -66,17 +65,23 @@ class EventReader:
                     consumer += stride
                     count += 1
                     continue
-                event_id = _U64.unpack_from(memory, offset + HEADER)[0]
+                # The id follows the header, or (the header ending the area) starts it.
+                event_id = _U64.unpack_from(memory, offset + HEADER if offset + HEADER < end
+                                            else start)[0]
                 run = self._runs.get(event_id)
-                if run is not None and producer - consumer >= 2 * stride:
-                    taken = self._read_run(run, event_id, length, stride, offset,
-                                           min((producer - consumer) // stride, limit - count))
+                most = min((producer - consumer) // stride, limit - count,
+                           (end - offset) // stride)  # a run stops at the end of the area
+                if run is not None and most >= 2:
+                    taken = self._read_run(run, event_id, length, stride, offset, most)
                     consumer += taken * stride
                     count += taken
                 else:
                     consumer += stride
                     count += 1
-                    self._one(event_id, offset + HEADER)
+                    if offset + stride <= end:
+                        self._one(event_id, memory, offset + HEADER)
+                    else:  # the record wraps around: put together
+                        self._one(event_id, ring.record(offset + HEADER, length), 0)
                 if count - released >= RELEASE_EVERY:
                     ring.release(consumer)
                     released = count
@@ -84,12 +89,12 @@ class EventReader:
             ring.release(consumer)  # even when a handler raised: the records before it are done
         return count
 
-    def _one(self, event_id: int, offset: int) -> None:
+    def _one(self, event_id: int, buffer, offset: int) -> None:
         if event_id == WARNING_EVENT_ID:
-            _, index, result = self._read_warning(self.ring.memory, offset)
+            _, index, result = self._read_warning(buffer, offset)
             self.runtime.helper_failed(self.warnings[index], result)
         else:
-            self._single[event_id](offset)
+            self._single[event_id](buffer, offset)
 
     def _read_run(self, run, event_id: int, length: int, stride: int, offset: int,
                   most: int) -> int:
@@ -110,15 +115,15 @@ class EventReader:
         site.event.handle_batch(self.runtime, site.facts, columns, most)
         return most
 
-    def _decoder(self, memory, site) -> Callable[[int], None]:
+    def _decoder(self, site) -> Callable[[object, int], None]:
         read = site.layout.reader()
         handle, facts, runtime = site.event.handle, site.facts, self.runtime
         if has_symbolic(site.layout.types):
-            def on_symbolic(offset: int) -> None:
-                values = read(memory, offset)
+            def on_symbolic(buffer, offset: int) -> None:
+                values = read(buffer, offset)
                 handle(runtime, facts, [resolve(runtime, v) for v in values[1:]])
             return on_symbolic
 
-        def on_event(offset: int) -> None:
-            handle(runtime, facts, read(memory, offset)[1:])
+        def on_event(buffer, offset: int) -> None:
+            handle(runtime, facts, read(buffer, offset)[1:])
         return on_event

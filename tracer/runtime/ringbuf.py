@@ -6,8 +6,9 @@ and stops when asked. The kernel's layout (kernel/bpf/ringbuf.c):
 
 * page 0, writable by user space: the consumer position;
 * page 1, read-only: the producer position;
-* then the data area, mapped twice in a row, so that a record that wraps around its end is
-  still contiguous in memory.
+* then the data area, which the kernel lets a reader map twice in a row so that a record that
+  wraps around its end is contiguous. Mapped pages count in a process's resident memory, so it
+  is mapped once here, and the rare record that wraps is put together by ``record``.
 
 A record is an 8-byte header (its length, with a BUSY bit while the producer is still writing
 it and a DISCARD bit if it was dropped, then a page offset the kernel uses) and its bytes,
@@ -36,9 +37,9 @@ class RingBuffer:
         self.mask = size - 1
         self._consumer = mmap.mmap(fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE,
                                    offset=0)
-        self._memory = mmap.mmap(fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ,
-                                 offset=page)
+        self._memory = mmap.mmap(fd, page + size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
         self._data_start = page
+        self.data_end = page + size
         self._poll = select.epoll()
         self._poll.register(fd, select.EPOLLIN)
 
@@ -50,6 +51,15 @@ class RingBuffer:
     @property
     def data_start(self) -> int:
         return self._data_start
+
+    def record(self, offset: int, length: int) -> bytes:
+        """The ``length`` bytes from ``offset``, continued at the start of the data area where
+        they run past its end."""
+        end = offset + length
+        if end <= self.data_end:
+            return self._memory[offset:end]
+        start = self._data_start
+        return self._memory[offset:self.data_end] + self._memory[start:start + end - self.data_end]
 
     def positions(self) -> tuple[int, int]:
         """(consumer, producer): records between the two wait to be read."""
