@@ -1,17 +1,22 @@
 """The compiled form of a program for this run: from the compiled-program cache, or from BCC.
 
-BCC (with clang inside) is only a compiler here: it turns the generated C into instructions,
-which ``image.from_bcc`` takes out before BCC's module is freed. Loading is the same either way
-(``program.LoadedProgram``), so a cached run behaves exactly as a fresh one.
+BCC (with clang inside) is only a compiler here, run in a worker process: it turns the
+generated C into instructions, which ``image.from_bcc`` takes out before BCC's module is freed.
+Loading is the same either way (``program.LoadedProgram``), so a cached run behaves exactly as a
+fresh one.
 """
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 from ..diagnostics import TracerError
 from ..options import CompileOptions
 from . import kernel
 from .cache import ProgramCache, disabled_by_environment
-from .image import ProgramImage, from_bcc
+from .compile_worker import NO_BCC
+from .image import ImageError, ProgramImage
 
 # -w: clang's warnings are about C that tracer wrote, not about the user's program.
 CFLAGS = ["-w"]
@@ -35,26 +40,23 @@ def program_image(c_text: str, options: CompileOptions) -> ProgramImage:
     return image
 
 
-def import_bcc():
-    try:
-        import bcc
-    except ImportError:
-        raise TracerError("BCC's Python module (bcc) cannot be imported by this Python",
-                          hint="run scripts/setup, which installs python3-bpfcc and makes it "
-                               "visible to tracer's virtual environment") from None
-    return bcc
-
-
 def compile_with_bcc(c_text: str, options: CompileOptions) -> ProgramImage:
-    kernel.ensure_kernel_headers(options.notice, options.verbose)
-    bcc = import_bcc()
+    """The C compiled by BCC, in a worker process (``compile_worker``: why is told there)."""
+    kernel.ensure_kernel_headers(options.notice, options.verbose)  # BCC_KERNEL_SOURCE, inherited
+    worker = subprocess.run([sys.executable, "-m", "tracer.runtime.compile_worker", *CFLAGS],
+                            input=c_text.encode("utf-8", "surrogateescape"), capture_output=True)
+    said = worker.stderr.decode(errors="replace").strip()
+    if worker.returncode == NO_BCC:
+        raise TracerError(f"BCC's Python module (bcc) cannot be imported by {sys.executable}",
+                          hint="run scripts/setup, which installs python3-bpfcc and makes it "
+                               "visible to tracer's virtual environment")
+    if worker.returncode != 0:
+        last = said.splitlines()[-1] if said else f"the compiler exited with {worker.returncode}"
+        whole = f"\n{said}" if options.verbose and said else ""
+        raise TracerError(f"BCC could not compile the generated program: {last}{whole}",
+                          hint="this is a tracer bug: run with -d to see the C and report it")
     try:
-        bpf = bcc.BPF(text=c_text, debug=0, cflags=CFLAGS)
-    except Exception as err:  # BCC raises a bare Exception and prints clang's messages
-        raise TracerError(f"BCC could not compile the generated program: {err}",
-                          hint="this is a tracer bug: run with -d to see the C and report "
-                               "it") from None
-    try:
-        return from_bcc(bpf.module, bcc.lib)
-    finally:
-        bpf.cleanup()  # its maps go too: the loader creates the run's own
+        return ProgramImage.from_bytes(worker.stdout)
+    except ImageError as err:
+        raise TracerError(f"the compiler's worker sent a damaged program: {err}",
+                          hint="this is a tracer bug: run with -v and report it") from None
