@@ -384,3 +384,14 @@ def test_the_parser_cache_follows_the_same_trust_rule(tmp_path, monkeypatch, mod
         assert isinstance(where, str) and where.startswith(str(directory))
     else:
         assert where is False
+
+
+def test_headers_tracer_chose_itself_do_not_change_the_key_but_a_users_do(tmp_path, monkeypatch):
+    from tracer.runtime import kernel
+    monkeypatch.delenv("BCC_KERNEL_SOURCE", raising=False)
+    before = kernel.headers_identity()
+    monkeypatch.setattr(kernel, "_chosen_source", None)
+    kernel._point_bcc_at(str(tmp_path))  # as ensure_kernel_headers does after a first compile
+    assert kernel.headers_identity() == before
+    monkeypatch.setattr(kernel, "_chosen_source", None)  # now as if the user had set it
+    assert kernel.headers_identity() != before

@@ -12,7 +12,7 @@ record-by-record path takes over there.
 from __future__ import annotations
 
 import struct
-from typing import Callable, Optional
+from typing import Callable
 
 from ..passes.resources import WARNING_EVENT_ID, WARNING_LAYOUT
 from .resolve import has_symbolic, resolve

@@ -371,7 +371,7 @@ def ensure_kernel_headers(notice: Notice, verbose: bool = False, *,
             else f"no headers for kernel {release}")
     if cand.self_contained:
         # Nothing to build, so nothing to announce on every run unless asked.
-        os.environ["BCC_KERNEL_SOURCE"] = cand.flavour_dir
+        _point_bcc_at(cand.flavour_dir)
         if verbose:
             notice(f"{what}; using {cand.flavour_dir}")
         return HeaderInfo(cand.flavour_dir, cand.name, merged=False)
@@ -379,7 +379,7 @@ def ensure_kernel_headers(notice: Notice, verbose: bool = False, *,
     if cache_dir is None:
         cache_dir = paths.cache_dir()
     path, built = merged_headers_tree(cand, cache_dir)
-    os.environ["BCC_KERNEL_SOURCE"] = path
+    _point_bcc_at(path)
     if built or verbose:
         verb = "merged into" if built else "merged tree"
         notice(f"{what}; using {cand.name} ({verb} {path})")
@@ -387,12 +387,21 @@ def ensure_kernel_headers(notice: Notice, verbose: bool = False, *,
                       merged=True)
 
 
+# The BCC_KERNEL_SOURCE tracer chose itself, told apart from one the user set.
+_chosen_source: Optional[str] = None
+
+
+def _point_bcc_at(path: str) -> None:
+    global _chosen_source
+    os.environ["BCC_KERNEL_SOURCE"] = _chosen_source = path
+
+
 def headers_identity(release: Optional[str] = None) -> str:
     """Which kernel headers BCC would compile against, found without building anything (part
     of a compiled program's cache key)."""
     release = release or os.uname().release
     env_source = os.environ.get("BCC_KERNEL_SOURCE")
-    if env_source and os.path.isdir(env_source):
+    if env_source and env_source != _chosen_source and os.path.isdir(env_source):
         return f"{os.path.realpath(env_source)}:{os.stat(env_source).st_mtime_ns}"
     own = _bcc_default_headers(DEFAULT_MODULES_DIR, release)
     if own:
