@@ -139,6 +139,26 @@ def test_a_full_map_is_reported_not_silently_dropped(run_tracer, workload):
     warnings = re.findall(r"WARNING: Map full; can't update element", proc.stderr)
     assert len(warnings) == 2, proc.stderr  # -3 and -4, each reported where it happened
     assert "stdin:1:" in proc.stderr
+    # bpftrace 0.26's words: its advice, then the helper and what it returned.
+    assert proc.stderr.count("increasing max_map_keys config or manually setting the max "
+                             "entries in a map declaration e.g. `let @a = hash(5000)`\n"
+                             "Additional Info - helper: map_update_elem, retcode: -7\n") == 2
+
+
+def test_a_failed_discarded_delete_warns_as_bpftrace_026(run_tracer):
+    prog = "BEGIN { @y[2] = 1; delete(@y[1]); exit(); }"
+    text = run_tracer("-e", prog)
+    assert _ok(text) == "\n\n@y[2]: 1\n"
+    assert text.stderr == (
+        "Attached 1 probe\n"
+        "stdin:1:20: WARNING: Can't delete map element because it does not exist.\n"
+        "Additional Info - helper: map_delete_elem, retcode: -2\n"
+        "BEGIN { @y[2] = 1; delete(@y[1]); exit(); }\n"
+        "                   ~~~~~~~~~~~~~\n")
+    lines = _ok(run_tracer("-f", "json", "-e", prog)).splitlines()
+    assert lines[1] == ('{"type": "helper_error", "msg": "No such file or directory", "helper": '
+                        '"map_delete_elem", "retcode": -2, "filename": "stdin", "line": 1, '
+                        '"col": 20}')
 
 
 def test_errno_and_signal_names_and_signal_thread(run_tracer, workload):

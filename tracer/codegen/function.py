@@ -161,11 +161,11 @@ class FunctionBuilder(ExpressionGen, MapGen, StatementGen, StoreGen):
             self.store(self.element(record, i), value)
         self.line(f"tracer_emit({record.text}, {event.layout.size});")
 
-    def runtime_warning(self, span, result: str, message: str) -> None:
-        """Tell user space that a helper failed here (``result`` holds its return value), and
-        that the user should be warned with ``message``."""
+    def runtime_warning(self, span, result: str, helper: str) -> None:
+        """Tell user space that the BPF helper ``helper`` (its kernel name: map_update_elem ...)
+        failed here; ``result`` holds its return value."""
         index = len(self.warnings)
-        self.warnings.append((span, message))
+        self.warnings.append((span, helper))
         record_type = TupleType(WARNING_LAYOUT.types)
         record = self.buffer(record_type, zeroed=False)
         # Member by member: a constant initializer would become .rodata, which BCC cannot load.

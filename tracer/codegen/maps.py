@@ -15,10 +15,7 @@ from ..types import INT64, UINT64
 from . import markers
 from .values import CValue
 
-E2BIG = 7
-MAP_FULL = ("Map full; can't update element. Try increasing max_map_keys config "
-            "(BPFTRACE_MAX_MAP_KEYS) or declaring the map with more entries, e.g. "
-            "`let @a = hash(5000)`")
+EEXIST = 17
 
 
 class MapGen:
@@ -60,12 +57,15 @@ class MapGen:
         self.store(self.element(CValue(slot, m.value_struct), 0), value)
         self.check_update(f"{m.c_name}.update({key}, {slot})", span)
 
-    def check_update(self, call: str, span) -> None:
-        """Run a map update; if the map is full, tell user space where."""
+    def check_update(self, call: str, span, insert: bool = False) -> None:
+        """Run a map update; if it fails, tell user space where and why (as bpftrace 0.26 does
+        for every failed update: a full map, no memory for a new entry ...). An insert that
+        finds the key already there lost a race to another CPU: that is not a failure."""
         result = self.temp(f"long {{}} = {call}")
-        self.line(f"if ({result} == -{E2BIG}) {{")
+        failed = f"{result} < 0 && {result} != -{EEXIST}" if insert else f"{result} < 0"
+        self.line(f"if ({failed}) {{")
         self.out.depth += 1
-        self.runtime_warning(span, result, MAP_FULL)
+        self.runtime_warning(span, result, "map_update_elem")
         self.close_block()
 
     def _map_read(self, node: ast.MapRef) -> CValue:
@@ -85,7 +85,8 @@ class MapGen:
         if not m.is_array:  # an array's one slot always exists
             self.open_block(f"if (!{slot}) {{")
             zeros = self.zeroed_memory(m.value_size)
-            self.check_update(f"{m.c_name}.insert({key}, ({slot_type} *){zeros})", target.span)
+            self.check_update(f"{m.c_name}.insert({key}, ({slot_type} *){zeros})", target.span,
+                              insert=True)
             self.line(f"{slot} = {m.c_name}.lookup({key});")
             self.close_block()
         self.open_block(f"if ({slot}) {{")

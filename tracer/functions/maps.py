@@ -137,14 +137,13 @@ def emit_delete(gen, call: ast.Call):
         # A scalar aggregation's one slot cannot be deleted; clear() empties it.
         gen.send_event(call, [])
         return gen.scalar("1", BOOL)
-    result = gen.scalar(f"{m.c_name}.delete({key}) == 0", BOOL)
+    deleted = gen.temp(f"long {{}} = {m.c_name}.delete({key})")
     if call.info.get("discarded"):
-        gen.line(f"if (!{result.text}) {{")
+        gen.line(f"if ({deleted} < 0) {{")
         gen.out.depth += 1
-        gen.runtime_warning(call.span, "0", "Can't delete map element because it does not "
-                                            "exist.")
+        gen.runtime_warning(call.span, deleted, "map_delete_elem")
         gen.close_block()
-    return result
+    return gen.scalar(f"{deleted} == 0", BOOL)
 
 
 def check_has_key(ck, call: ast.Call, arg_types: list) -> None:

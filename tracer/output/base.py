@@ -140,6 +140,15 @@ class Output:
         raise NotImplementedError
 
 
+    def helper_error(self, message: str, helper: str, retcode: int, filename: str, line: int,
+                     col: int, source: Union[Source, str, None] = None, *,
+                     end_col: Optional[int] = None) -> None:
+        """A BPF helper failed in a probe (bpftrace 0.26's warning: ``message``, then which
+        helper and what it returned)."""
+        self.diagnostic("warning", f"{message}\nAdditional Info - helper: {helper}, retcode: "
+                        f"{retcode}", filename, line, col, source, end_col=end_col)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """Write all of ``data``. A reader that went away (EPIPE) stays a BrokenPipeError, for the
     caller to end quietly; any other failure (a full disk, /dev/full) is a TracerError that

@@ -12,6 +12,8 @@ with a bare ",". Its quirks are kept, since scripts parse them:
 
 from __future__ import annotations
 
+import os
+
 from typing import Any, Callable, Optional
 
 from ..layout import Record
@@ -206,6 +208,13 @@ class JsonOutput(Output):
         fields += [f'"filename": {json_string(filename or _source_name(source))}',
                    f'"line": {json_int(line)}', f'"col": {json_int(col or 1)}']
         self.write("{" + ", ".join(fields) + "}\n")
+
+
+    def helper_error(self, message, helper, retcode, filename, line, col, source=None, *,
+                     end_col=None) -> None:
+        # bpftrace 0.26's JSON names the error itself, not the text's advice.
+        self.diagnostic("warning", os.strerror(-retcode), filename, line, col,
+                        kind="helper_error", details=(("helper", helper), ("retcode", retcode)))
 
 
 _DIAGNOSTIC_TYPES = {"warning": "warnf", "error": "errorf"}

@@ -7,6 +7,7 @@ command or process; then END, a blank pair of lines, and every map in name order
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import signal
@@ -212,9 +213,14 @@ class Session:
                                kind=kind, details=details)
 
     def helper_failed(self, site, result: int) -> None:
-        span, message = site
-        self.diagnose("warning", span, f"{message}\nAdditional Info - retcode: {result}",
-                      "helper_error", (("retcode", result),))
+        """A BPF helper failed in a probe: bpftrace 0.26's warning, its words chosen by the
+        helper and the error (``HELPER_MESSAGES``), else the error's own."""
+        span, helper = site
+        message = HELPER_MESSAGES.get((helper, result)) or os.strerror(-result)
+        source = self.compiled.source
+        self.output.helper_error(message, helper, result, source.name, span.line, span.col,
+                                 source, end_col=span.end_col if span.end_line == span.line
+                                 else None)
 
     # -- at the end --------------------------------------------------------------------------
 
@@ -244,6 +250,16 @@ def trace(compiled: CompiledProgram, options: CompileOptions, output: Output,
     finally:
         if child is not None:
             child.stop()
+
+
+# What bpftrace 0.26 says when a helper fails with a given error, where it says more than the
+# error's name.
+HELPER_MESSAGES = {
+    ("map_update_elem", -errno.E2BIG): "Map full; can't update element. Try increasing "
+                                       "max_map_keys config or manually setting the max "
+                                       "entries in a map declaration e.g. `let @a = hash(5000)`",
+    ("map_delete_elem", -errno.ENOENT): "Can't delete map element because it does not exist.",
+}
 
 
 class SignalWakeup:
