@@ -53,6 +53,7 @@ class Session:
         # output is wanted again.
         self.discarding = False
         self.exit_code = 0
+        self._lost_reported = 0  # events lost so far that the output has been told of
         self.config = compiled.config
         self._symbols = None
         if child is not None:
@@ -152,6 +153,7 @@ class Session:
             try:
                 while not (self.stopping or self._exit_requested):
                     read = self.events.read(BATCH)
+                    self._report_new_losses()
                     self.output.flush()
                     if self.child is not None and self.child.exited():
                         break
@@ -224,12 +226,22 @@ class Session:
 
     # -- at the end --------------------------------------------------------------------------
 
-    def _report_lost(self) -> None:
+    def _report_new_losses(self) -> None:
+        """Events the kernel could not send since the last look, reported as they happen (as
+        bpftrace 0.26 does, between two reads of the ring buffer)."""
         lost = sum(_U64.unpack(v)[0]
                    for _, values in maps.entries(self.program.map_fds[LOST_MAP], 4, 8, True)
                    for v in values)
-        if lost:
-            self.output.lost_events(lost)
+        if lost > self._lost_reported:
+            self.output.lost_events(lost - self._lost_reported)
+            self._lost_reported = lost
+
+    def _report_lost(self) -> None:
+        """At the end, the total again, on stderr, where a flood of output cannot hide it."""
+        self._report_new_losses()
+        if self._lost_reported:
+            self.output.diagnostic("warning",
+                                   f"Total lost event count: {self._lost_reported}")
 
     def _print_maps(self) -> None:
         for name in sorted(self.compiled.resources.maps):  # bpftrace prints them in name order
