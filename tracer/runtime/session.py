@@ -150,10 +150,14 @@ class Session:
                                       signal.SIGCHLD: lambda signum, frame: None}) as wakeup:
             if target is not None and target.fd is not None:
                 self.ring.wake_on(target.fd)
+            next_loss_check = 0.0
             try:
                 while not (self.stopping or self._exit_requested):
                     read = self.events.read(BATCH)
-                    self._report_new_losses()
+                    now = time.monotonic()
+                    if now >= next_loss_check:  # a few syscalls: not after every batch
+                        self._report_new_losses()
+                        next_loss_check = now + POLL_SECONDS
                     self.output.flush()
                     if self.child is not None and self.child.exited():
                         break
