@@ -70,17 +70,6 @@ def test_stderr_closed_still_traces():
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "x\n\n\n", "")
 
 
-def test_printf_width_in_other_digits_is_a_located_error(run_tracer):
-    proc = run_tracer("-e", 'BEGIN { printf("%\u0663d\\n", 5); exit(); }')
-    assert_no_crash(proc.stderr)
-    assert (proc.returncode, proc.stdout) == (1, "")
-    assert proc.stderr == (
-        "stdin:1:16: error: invalid format specifier '%\u0663': widths and precisions take the "
-        "digits 0-9 only\n"
-        'BEGIN { printf("%\u0663d\\n", 5); exit(); }\n'
-        "               ~~~~~~~\n")
-
-
 # ---------------------------------------------------------------------------------------------
 # The reader goes away (| head -1)
 

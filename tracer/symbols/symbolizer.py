@@ -54,34 +54,31 @@ class Symbolizer:
 
     def kstack(self, ips: Sequence[int], mode: str = "bpftrace") -> Stack:
         """A kernel stack, innermost frame first."""
-        stacks.check_mode(mode)
-        frames = []
-        for address in stacks.frame_addresses(ips):
-            if address is None:
-                frames.append(stacks.UNWIND_FAILURE_TEXT)
-                continue
-            key = (address, mode)
-            text = self._kernel_frames.get(key)
-            if text is None:
-                text = stacks.KERNEL_FRAME[mode](address, self._kernel_symbol(address))
-                self._kernel_frames[key] = text
-            frames.append(text)
-        return Stack(frames=tuple(frames), mode=mode)
+        def frame(address: int) -> str:
+            return stacks.KERNEL_FRAME[mode](address, self._kernel_symbol(address))
+        return self._stack(ips, mode, self._kernel_frames, (), frame)
 
     def ustack(self, pid: int, ips: Sequence[int], mode: str = "bpftrace") -> Stack:
         """A user stack of process ``pid``, innermost frame first."""
+        def frame(address: int) -> str:
+            found = None if mode == "raw" else self._user_symbol(pid, address)
+            return stacks.USER_FRAME[mode](address, found)
+        return self._stack(ips, mode, self._user_frames, (pid,), frame)
+
+    @staticmethod
+    def _stack(ips: Sequence[int], mode: str, texts: dict, prefix: tuple, frame) -> Stack:
+        """The frames of a stack, each one's text made by ``frame(address)`` once and kept in
+        ``texts`` under ``prefix + (address, mode)``."""
         stacks.check_mode(mode)
         frames = []
         for address in stacks.frame_addresses(ips):
             if address is None:
                 frames.append(stacks.UNWIND_FAILURE_TEXT)
                 continue
-            key = (pid, address, mode)
-            text = self._user_frames.get(key)
+            key = (*prefix, address, mode)
+            text = texts.get(key)
             if text is None:
-                found = None if mode == "raw" else self._user_symbol(pid, address)
-                text = stacks.USER_FRAME[mode](address, found)
-                self._user_frames[key] = text
+                text = texts[key] = frame(address)
             frames.append(text)
         return Stack(frames=tuple(frames), mode=mode)
 
