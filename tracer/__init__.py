@@ -34,9 +34,11 @@ def run(text: str, name: str = "stdin", params=(), command: str | None = None,
     from .compiler import compile_program
     from .options import CompileOptions
     from .output import TextOutput
+    from .runtime import kernel
     from .runtime.session import trace
 
     options = CompileOptions(params=list(params), has_child=command is not None, target_pid=pid,
                              named=dict(named or {}))
+    kernel.tracefs_path(options.notice)  # tracepoints are expanded from it
     compiled = compile_program(text, name, options)
     return trace(compiled, options, TextOutput(output_fd), command)

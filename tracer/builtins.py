@@ -2,7 +2,9 @@
 
 Each entry is the whole truth about one builtin: its type (bpftrace 0.26's), and how the code
 generator reads it. The checker and the code generator look names up here; neither has a branch
-per name. ``args`` is not here: what it means belongs to the probe's provider.
+per name. ``args`` and the builtins that mean something only in some probes (``arg0``,
+``retval``, ``func``, ``probe``) are not here: they belong to the probe's provider, which
+``find`` asks first.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ class Builtin:
     doc: str
     # A reason the builtin cannot be used with these options, or None. (CompileOptions) -> str?
     unavailable: Callable = lambda options: None
+    # Whether it can be read inside a for loop's body, which runs as a callback without the
+    # probe's context (registers, the trace record).
+    in_loops: bool = True
 
     def type_for(self, config) -> Type:
         return self.type(config) if callable(self.type) else self.type
@@ -88,3 +93,10 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
             lambda gen: emit_stack(gen, "ustack", stack_type("ustack", gen.config.stack_mode)).text,
             "the user stack"),
 ]}
+
+
+def find(name: str, target) -> Optional[Builtin]:
+    """The builtin ``name`` means in a probe at ``target``: the provider's own first (``arg0``
+    is a register in a kprobe, an argument of the raw tracepoint in a rawtracepoint), then the
+    ones every probe has."""
+    return target.provider.builtin(name, target) or BUILTINS.get(name)

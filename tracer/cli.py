@@ -67,6 +67,7 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
                              has_child=command is not None, target_pid=pid, verbose=verbose,
                              unsafe=unsafe, quiet=quiet, use_cache=not no_cache)
     with _quiet_if_the_reader_leaves():
+        _tracefs_for(dry_run, options)
         compiled = compile_program(text, name, options)
         if "help" in named:
             _program_options(compiled.facts.getopts)
@@ -85,6 +86,15 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
         output = make_output(fmt, fd, isatty=os.isatty(fd), environ=os.environ)
         from .runtime.session import trace  # loading and running: only for a real run
         raise click.exceptions.Exit(trace(compiled, options, output, command))
+
+
+def _tracefs_for(dry_run: bool, options: CompileOptions) -> None:
+    """Tracepoints are expanded from tracefs. A run mounts it where it is missing, as it must
+    to attach anything; a dry run (-d) only reads it, from a private mount if need be."""
+    if dry_run:
+        kernel.private_tracefs()
+    elif os.geteuid() == 0:
+        kernel.tracefs_path(options.notice)
 
 
 # Python leaves sys.__stdout__ and sys.__stdin__ None when the descriptor was closed when it

@@ -38,3 +38,9 @@ def parse_cpu_list(text: str) -> list[int]:
         first, _, last = part.partition("-")
         numbers.extend(range(int(first), int(last or first) + 1))
     return numbers
+
+
+@functools.lru_cache(maxsize=1)
+def online_cpu_numbers() -> tuple[int, ...]:
+    """The numbers of the CPUs online now: where per-CPU perf events are opened."""
+    return tuple(_cpu_numbers(ONLINE_CPUS)) or tuple(range(os.cpu_count() or 1))

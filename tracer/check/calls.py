@@ -6,7 +6,7 @@ import difflib
 from typing import Optional
 
 from .. import ast
-from ..builtins import BUILTINS
+from ..builtins import find as find_builtin
 from ..functions import FUNCTIONS, Function, Kind, Place
 from ..types import Type
 
@@ -17,7 +17,7 @@ class CallRules:
     def call(self, node: ast.Call, place: Place) -> Optional[Type]:
         fn = FUNCTIONS.get(node.name)
         if fn is None:
-            if node.name in BUILTINS and not node.args:
+            if find_builtin(node.name, self.site.target) and not node.args:
                 # bpftrace 0.26 lets a builtin be written as a call: pid() is pid.
                 node.type = self._ident(ast.Ident(node.span, node.name))
                 return node.type

@@ -8,6 +8,8 @@ from typing import Optional
 
 from .. import ast
 from ..builtins import BUILTINS
+from ..builtins import find as find_builtin
+from ..providers import REGISTRY
 from ..functions.aggregations import AGGREGATIONS
 from ..literals import LiteralError, parse_signed_int, short
 from ..types import (ARITHMETIC_OPS, BOOL, COMPARISON_OPS, INT64, LOGICAL_OPS, UINT64,
@@ -65,14 +67,24 @@ class ExpressionRules:
         if node.name == "args":
             self.error(node.span, "args is a record: read one of its fields, as args.name")
             return None
-        builtin = BUILTINS.get(node.name)
+        target = self.site.target
+        builtin = find_builtin(node.name, target)
         if builtin is None:
-            self.error(node.span, f"Unknown identifier: '{node.name}'",
-                       lambda: _did_you_mean(node.name, [*BUILTINS, "args"]))
+            owners = REGISTRY.owners_of(node.name)
+            if owners:
+                self.error(node.span, f"The {node.name} builtin can only be used with "
+                                      f"{_listed(owners)} probes, not {target.provider.name}")
+            else:
+                self.error(node.span, f"Unknown identifier: '{node.name}'",
+                           lambda: _did_you_mean(node.name, [*BUILTINS, "args"]))
             return None
         reason = builtin.unavailable(self.options)
         if reason:
             self.error(node.span, reason)
+            return None
+        if not builtin.in_loops and "for-loop" in self.loops:
+            self.error(node.span, f"'{node.name}' builtin is not allowed in a for-loop",
+                       hint="read it into a variable before the loop")
             return None
         return builtin.type_for(self.config)
 
@@ -447,6 +459,11 @@ def _fold(op: str, left: int, right: int) -> Optional[int]:
         "<<": lambda: left << right, ">>": lambda: left >> right,
     }[op]()
     return value if -(1 << 63) <= value < 1 << 64 else None
+
+
+def _listed(names: list[str]) -> str:
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def _did_you_mean(name: str, names: list) -> "str | None":

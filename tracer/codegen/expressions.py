@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import ast
-from ..builtins import BUILTINS
+from ..builtins import find as find_builtin
 from ..functions import FUNCTIONS
 from ..types import (BOOL, UINT64, BoolType, PointerType, TupleType, Type, arithmetic_result,
                      comparison_signed)
@@ -48,7 +48,7 @@ class ExpressionGen:
         return self.string_constant(node.value, node.type.capacity)
 
     def _ident(self, node: ast.Ident) -> CValue:
-        return CValue(BUILTINS[node.name].emit(self), node.type)
+        return CValue(find_builtin(node.name, self.site.target).emit(self), node.type)
 
     def _positional(self, node: ast.Positional) -> CValue:
         return CValue(int_literal(node.value), node.type)
@@ -65,7 +65,7 @@ class ExpressionGen:
     def _call(self, node: ast.Call) -> CValue:
         fn = FUNCTIONS.get(node.name)
         if fn is None:  # a builtin written as a call: pid()
-            return CValue(BUILTINS[node.name].emit(self), node.type)
+            return CValue(find_builtin(node.name, self.site.target).emit(self), node.type)
         return fn.emit(self, node)
 
     def _block_expr(self, node: ast.BlockExpr) -> CValue:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .. import ast
-from ..diagnostics import Reporter
+from ..diagnostics import CompileError, Reporter, Span
 from ..providers import REGISTRY, ExpandContext, Target, unsupported_probe_type
 
 
@@ -24,6 +24,15 @@ class ProbeSite:
     probe: ast.Probe
     predicate: Optional[ast.Expr]
     body: list[ast.Stmt]
+    span: Optional[Span] = None  # the attach point the target came from
+
+    def problem(self) -> Optional[CompileError]:
+        """A located error if the running kernel cannot attach this probe, else None."""
+        unsupported = self.target.provider.unsupported(self.target)
+        if unsupported is None:
+            return None
+        return CompileError.at(self.span, f"cannot attach {self.target.name}: "
+                                          f"{unsupported.why}", hint=unsupported.instead)
 
     @property
     def function_name(self) -> str:
@@ -39,7 +48,7 @@ def split_attach_point(text: str) -> tuple[str, list[str]]:
 def expand_probes(program: ast.Program, reporter: Reporter, ctx: ExpandContext) -> list[ProbeSite]:
     sites: list[ProbeSite] = []
     for probe in program.probes:
-        targets: list[Target] = []
+        targets: list[tuple[Target, Span]] = []
         for ap in probe.attach_points:
             head, parts = split_attach_point(ap.text)
             provider = REGISTRY.get(head)
@@ -54,12 +63,12 @@ def expand_probes(program: ast.Program, reporter: Reporter, ctx: ExpandContext) 
                     reporter.error(ap.span, f"tracer cannot attach {head}{also} probes yet",
                                    hint="probe types tracer has: " + known)
                 continue
-            targets.extend(provider.expand(parts, ap.span, reporter, ctx))
-        for i, target in enumerate(targets):
+            targets.extend((t, ap.span) for t in provider.expand(parts, ap.span, reporter, ctx))
+        for i, (target, span) in enumerate(targets):
             # The first site keeps the parsed nodes; later ones get their own copies.
             fresh = i > 0
             sites.append(ProbeSite(
                 index=len(sites), target=target, probe=probe,
                 predicate=copy.deepcopy(probe.predicate) if fresh else probe.predicate,
-                body=copy.deepcopy(probe.body) if fresh else probe.body))
+                body=copy.deepcopy(probe.body) if fresh else probe.body, span=span))
     return sites

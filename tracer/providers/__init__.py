@@ -2,12 +2,14 @@
 
 from .base import ArgField, ExpandContext, Provider, Registry, Target
 from .interval import IntervalProvider
+from .perf_events import HardwareProvider, ProfileProvider, SoftwareProvider
 from .special import BEGIN, END
 from .tracepoint import TracepointProvider
 from .unsupported import unsupported_probe_type
 
 REGISTRY = Registry()
-for _provider in (BEGIN, END, TracepointProvider(), IntervalProvider()):
+for _provider in (BEGIN, END, TracepointProvider(), IntervalProvider(), ProfileProvider(),
+                  SoftwareProvider(), HardwareProvider()):
     REGISTRY.add(_provider)
 
 __all__ = ["ArgField", "ExpandContext", "Provider", "REGISTRY", "Target", "unsupported_probe_type"]

@@ -2,17 +2,21 @@
 
 A provider owns one family of attach points (``tracepoint:``, ``interval:``, ``BEGIN`` ...): it
 turns the text the user wrote into concrete targets (expanding wildcards and checking that they
-exist), says what ``args`` means in its probes, gives the C signature of a probe function, and
-says how the kernel attaches a loaded program to a target (as data: the runtime opens it). Adding
-a probe type is one module and one registry line.
+exist), says what ``args`` and its own builtins (``arg0``, ``retval``, ``func`` ...) mean in its
+probes, gives the C signature of a probe function, says whether the running kernel can attach
+it, and says how the kernel attaches a loaded program to a target (as data: the runtime opens
+it). Adding a probe type is one module and one registry line.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
+from ..builtins import Builtin
 from ..diagnostics import Reporter, Span
+from ..types import StringType
 
 if TYPE_CHECKING:
     from ..types import Type
@@ -35,6 +39,7 @@ class ArgField:
     type: "Type"
     offset: int
     size: int
+    decl: str = ""  # its C declaration, for listings
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,28 @@ class PerfEvent:
     period: int = 1  # fire every ``period`` events (or, with ``freq``, this many times a second)
     freq: bool = False
     cpus: tuple[int, ...] = (0,)  # a tracepoint's event on CPU 0 still fires on every CPU
+    # A kprobe's function or a uprobe's file: the string config1 points to (the PMU's
+    # kprobe_func / uprobe_path), and config2, its offset (probe_offset).
+    target: Optional[str] = None
+    config2: int = 0
+    # Only in the traced process (-p, or -c's command) where there is one, as bpftrace
+    # attaches uprobes; otherwise in every process.
+    per_process: bool = False
+
+
+@dataclass(frozen=True)
+class RawTracepoint:
+    """A raw tracepoint to attach a program to, by the kernel's name for it."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """Why the running kernel cannot attach a probe, and what to do instead."""
+
+    why: str
+    instead: str
 
 
 @dataclass
@@ -73,6 +100,9 @@ class Provider:
     context_type: str = "void"  # the C type the probe function's ctx points to
     # "begin" or "end" for probes that user space runs itself rather than the kernel.
     trigger: Optional[str] = None
+    # The builtins ``builtin`` answers for ("argN" stands for arg0, arg1 ...): for the message
+    # that names where a builtin can be used.
+    builtin_names: tuple[str, ...] = ()
 
     def expand(self, parts: list[str], span: Span, reporter: Reporter,
                ctx: ExpandContext) -> list[Target]:
@@ -86,9 +116,29 @@ class Provider:
         """C that reads one field of ``args`` in this provider's probe function."""
         raise NotImplementedError
 
-    def perf_event(self, target: Target) -> Optional[PerfEvent]:
+    def builtin(self, name: str, target: Target) -> Optional["Builtin"]:
+        """A builtin that means something only in this provider's probes (``arg0``, ``retval``,
+        ``func`` ...), or None. ``probe``, the target's name, means something in every probe."""
+        if name == "probe":
+            return constant_string("probe", target.name, "the name of the probe that fired")
+        return None
+
+    def attachment(self, target: Target) -> Union[PerfEvent, RawTracepoint, None]:
         """How the kernel attaches the target's program (None for probes nothing attaches)."""
         raise NotImplementedError
+
+    def unsupported(self, target: Target) -> Optional[Unsupported]:
+        """Why the running kernel cannot attach the target, or None if it can (as far as can be
+        told before trying)."""
+        return None
+
+
+def constant_string(name: str, value: str, doc: str) -> Builtin:
+    """A builtin whose value each probe knows when it is compiled (``probe``, ``func``): one C
+    function serves one target, so no lookup is needed at run time."""
+    data = value.encode("utf-8", "surrogateescape")
+    return Builtin(name, StringType(len(data) + 1),
+                   lambda gen: gen.string_constant(data, len(data) + 1).text, doc)
 
 
 @dataclass
@@ -108,3 +158,12 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted({p.name for p in self.providers.values()})
+
+    def owners_of(self, builtin: str) -> list[str]:
+        """The probe types in which ``builtin`` means something of their own."""
+        pattern = re.sub(r"^(s?arg)\d+$", r"\1N", builtin)
+        return sorted(p.name for p in self.all() if pattern in p.builtin_names)
+
+    def all(self) -> list[Provider]:
+        """Every provider once, in the order they were added."""
+        return list({id(p): p for p in self.providers.values()}.values())

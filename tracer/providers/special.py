@@ -24,7 +24,7 @@ class SpecialProvider(Provider):
             return []
         return [Target(self, self.name)]
 
-    def perf_event(self, target):  # run by the session, never attached
+    def attachment(self, target):  # run by the session, never attached
         return None
 
 

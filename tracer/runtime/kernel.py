@@ -31,6 +31,8 @@ from typing import Callable, Optional
 
 from tracer import paths
 from tracer.diagnostics import TracerError
+from tracer.host import tracefs as host_tracefs
+from tracer.host.tracefs import read_mounts  # noqa: F401 (re-exported: tests use it here)
 
 Notice = Callable[[str], None]
 
@@ -56,25 +58,6 @@ def require_root() -> None:
 # tracefs
 
 _tracefs_cache: Optional[str] = None
-
-
-def _unescape_mount_field(field: str) -> str:
-    # /proc/mounts escapes space, tab, newline and backslash as octal (\040 and so on).
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
-def read_mounts(mounts_file: str = "/proc/mounts") -> dict[str, str]:
-    """Mount point -> file system type, the last mount on a point winning (it hides the others)."""
-    mounts: dict[str, str] = {}
-    try:
-        with open(mounts_file, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3:
-                    mounts[_unescape_mount_field(parts[1])] = parts[2]
-    except OSError:
-        pass
-    return mounts
 
 
 def _sys_mount(source: str, target: str, fstype: str) -> None:
@@ -159,6 +142,32 @@ def tracefs_path(notice: Notice, *, mounts_file: str = "/proc/mounts",
         )
     _tracefs_cache = target
     return target
+
+
+CLONE_NEWNS = 0x00020000
+MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+
+
+def private_tracefs() -> None:
+    """For a dry run (-d): where tracefs is not mounted, mount it in a mount namespace of this
+    process's own, so that tracepoints can be expanded and checked while the machine stays as
+    it was. Without root, or where that fails, nothing is done and reading tracefs says why."""
+    if host_tracefs.mounted() is not None or os.geteuid() != 0:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                               ctypes.c_ulong, ctypes.c_void_p]
+        if libc.unshare(CLONE_NEWNS) != 0:
+            return
+        # Mounts made from now on must not propagate back to the machine's namespace.
+        if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+            return
+        target = host_tracefs.TRACING
+        if libc.mount(b"nodev", target.encode(), b"tracefs", 0, None) == 0:
+            host_tracefs.use(target)
+    except (OSError, AttributeError):
+        return
 
 
 # ---------------------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ SIGNATURES = {
     "bpf_map_update_elem": ([_I, _P, _P, ctypes.c_uint64], _I),
     "bpf_map_delete_elem": ([_I, _P], _I),
     "libbpf_num_possible_cpus": ([], _I),
+    "bpf_raw_tracepoint_open": ([_S, _I], _I),
     "btf__new_empty": ([], _P),
     "btf__free": ([_P], None),
     "btf__add_int": ([_P, _S, _SZ, _I], _I),

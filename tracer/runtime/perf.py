@@ -1,4 +1,5 @@
-"""Attach a loaded program to the kernel through perf events (tracepoints, timers).
+"""Attach a loaded program to the kernel through perf events (tracepoints, timers, kprobes,
+uprobes), or as a raw tracepoint.
 
 A provider describes the event (``providers.base.PerfEvent``); this opens it with
 perf_event_open(2), hands it the program (PERF_EVENT_IOC_SET_BPF) and enables it. Closing the
@@ -18,6 +19,7 @@ import struct
 import threading
 
 from ..providers.base import PerfEvent
+from .libbpf import libbpf
 
 # perf_event_open's number on each architecture (it has no libc wrapper).
 PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "ppc64le": 319, "s390x": 331,
@@ -27,8 +29,10 @@ PERF_EVENT_IOC_ENABLE = 0x2400
 PERF_EVENT_IOC_SET_BPF = 0x40042408
 ATTR_SIZE = 112  # PERF_ATTR_SIZE_VER5: understood by every kernel tracer runs on
 FLAG_FREQ = 1 << 10
-# type, size, config, sample_period (or _freq), sample_type, read_format, flags, wakeup_events
-ATTR = struct.Struct("<IIQQQQQI")
+# type, size, config, sample_period (or _freq), sample_type, read_format, flags, wakeup_events,
+# bp_type, config1 (a kprobe's function or a uprobe's path), config2 (its offset). The sample
+# period is a full 64 bits: an interval of 2^31 ns or more must not be cut to an int.
+ATTR = struct.Struct("<IIQQQQQIIQQ")
 
 
 class AttachError(Exception):
@@ -41,29 +45,35 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
 
-def open_event(event: PerfEvent, cpu: int) -> int:
-    """A perf event on one CPU (any task), opened and not yet enabled."""
+def open_event(event: PerfEvent, cpu: int, pid: int = -1) -> int:
+    """A perf event on one CPU (any task), or on any CPU for one process (``pid``), opened and
+    not yet enabled."""
     attr = bytearray(ATTR_SIZE)
+    # The string a kprobe's or uprobe's config1 points to must outlive the call.
+    target = ctypes.create_string_buffer(event.target.encode("utf-8", "surrogateescape")) \
+        if event.target is not None else None
     ATTR.pack_into(attr, 0, event.type, ATTR_SIZE, event.config, event.period, 0, 0,
-                   FLAG_FREQ if event.freq else 0, 1)
+                   FLAG_FREQ if event.freq else 0, 1, 0,
+                   ctypes.addressof(target) if target is not None else 0, event.config2)
     buf = (ctypes.c_char * ATTR_SIZE).from_buffer(attr)
     number = PERF_EVENT_OPEN.get(os.uname().machine)
     if number is None:
         raise AttachError(38)  # ENOSYS: an architecture tracer does not know
-    fd = _libc.syscall(ctypes.c_long(number), buf, ctypes.c_int(-1), ctypes.c_int(cpu),
+    fd = _libc.syscall(ctypes.c_long(number), buf, ctypes.c_int(pid), ctypes.c_int(cpu),
                        ctypes.c_int(-1), ctypes.c_ulong(PERF_FLAG_FD_CLOEXEC))
     if fd < 0:
         raise AttachError(ctypes.get_errno())
     return fd
 
 
-def attach(prog_fd: int, event: PerfEvent) -> list[int]:
-    """The program attached to the event on each of its CPUs; returns the fds that hold it
-    (close them to detach). On failure nothing stays attached."""
+def attach(prog_fd: int, event: PerfEvent, pid: int = -1) -> list[int]:
+    """The program attached to the event on each of its CPUs (or, for one process ``pid``, on
+    any CPU); returns the fds that hold it (close them to detach). On failure nothing stays
+    attached."""
     fds: list[int] = []
     try:
-        for cpu in event.cpus:
-            fd = open_event(event, cpu)
+        for cpu in (event.cpus if pid < 0 else (-1,)):
+            fd = open_event(event, cpu, pid)
             fds.append(fd)
             try:
                 fcntl.ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd)
@@ -76,6 +86,13 @@ def attach(prog_fd: int, event: PerfEvent) -> list[int]:
         raise
     return fds
 
+
+def attach_raw_tracepoint(prog_fd: int, name: str) -> list[int]:
+    """The program attached to a raw tracepoint; the fd holds it."""
+    fd = libbpf().bpf_raw_tracepoint_open(name.encode(), prog_fd)
+    if fd < 0:
+        raise AttachError(ctypes.get_errno() or -fd)
+    return [fd]
 
 
 def detach(fds: list[int]) -> None:

@@ -15,6 +15,7 @@ from typing import Optional
 from ..compiler import CompiledProgram
 from ..diagnostics import TracerError
 from ..passes.attach import ProbeSite
+from ..providers.base import RawTracepoint
 from . import perf
 from .image import ProgramImage
 from .libbpf import libbpf
@@ -46,13 +47,19 @@ class LoadedProgram:
             self.close()
             raise
 
-    def attach(self, site: ProbeSite) -> None:
-        """Attach a site's program where its provider says; BEGIN and END are never attached."""
-        event = site.target.provider.perf_event(site.target)
-        if event is None:
+    def attach(self, site: ProbeSite, traced_pid: Optional[int] = None) -> None:
+        """Attach a site's program where its provider says; BEGIN and END are never attached.
+        ``traced_pid`` is the process (-p, -c) that per-process probes (uprobes) are limited to."""
+        attachment = site.target.provider.attachment(site.target)
+        if attachment is None:
             return
+        prog_fd = self.functions[site.index]
         try:
-            self._attachments += perf.attach(self.functions[site.index], event)
+            if isinstance(attachment, RawTracepoint):
+                self._attachments += perf.attach_raw_tracepoint(prog_fd, attachment.name)
+            else:
+                pid = traced_pid if attachment.per_process and traced_pid else -1
+                self._attachments += perf.attach(prog_fd, attachment, pid)
         except perf.AttachError as err:
             raise TracerError(f"cannot attach {site.target.name}: {err}",
                               hint=ATTACH_HINTS.get(err.errno, DEFAULT_ATTACH_HINT).format(

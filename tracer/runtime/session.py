@@ -17,7 +17,7 @@ from typing import Optional
 
 from ..codegen import markers
 from ..compiler import CompiledProgram
-from ..diagnostics import TracerError
+from ..diagnostics import CompileError, TracerError
 from ..options import CompileOptions
 from ..output import Output
 from . import kernel, maps
@@ -66,6 +66,7 @@ class Session:
 
     def run(self) -> int:
         kernel.prepare(self.options.notice)
+        self._refuse_unattachable()
         try:
             self._load()
             self._attach_all()
@@ -89,6 +90,14 @@ class Session:
         finally:
             self.close()
         return self.exit_code
+
+    def _refuse_unattachable(self) -> None:
+        """Before anything is compiled or attached: every probe the running kernel cannot
+        attach, each located, with what to use instead."""
+        problems = [p for p in (site.problem() for site in self.compiled.sites) if p]
+        if problems:
+            raise CompileError([d for p in problems for d in p.diagnostics],
+                               self.compiled.source)
 
     def _waits_for_events(self) -> bool:
         """A program of BEGIN and END probes only is done once BEGIN has run (bpftrace 0.24),
@@ -124,8 +133,9 @@ class Session:
         if not self.options.quiet:
             self.output.attached(len(self.compiled.sites))
         self.output.flush()
+        traced = self.child.pid if self.child is not None else self.options.target_pid
         for site in self.compiled.sites:
-            self.program.attach(site)
+            self.program.attach(site, traced)
             if self.options.verbose and not site.target.provider.trigger:
                 self.options.notice(f"attached {site.target.name}")
 
