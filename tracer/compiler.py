@@ -67,7 +67,8 @@ def _compile(text: str, name: str, options: CompileOptions,
         config = resolve(program.config, environ, reporter)
         expand_macros(program, reporter)
         reporter.raise_if_errors()
-        context = ExpandContext(options.notice, options.verbose, config.missing_probes)
+        context = ExpandContext(options.notice, options.verbose, config.missing_probes,
+                                options.target_pid, options.unsafe)
         sites = expand_probes(program, reporter, context)
         reporter.raise_if_errors()
         facts = check_program(sites, options, config, reporter)

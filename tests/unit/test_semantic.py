@@ -334,7 +334,40 @@ def test_string_equality_is_allowed():
     ("foo:bar { @ = 1; }", "stdin:1:1: error: unknown probe type 'foo'"),
     ("kfunc:vfs_read { @ = 1; }",
      "stdin:1:1: error: tracer cannot attach kfunc (bpftrace's fentry) probes yet"),
-    ("kprobe:vfs_read { @ = 1; }", "stdin:1:1: error: tracer cannot attach kprobe probes yet"),
+    ("watchpoint:0x1000:8:w { @ = 1; }",
+     "stdin:1:1: error: tracer cannot attach watchpoint probes yet"),
+    ("kprobe:vfs_readd { @ = 1; }", "stdin:1:1: error: kprobe: no kernel function vfs_readd"),
+    ("kprobe:vfs_read+x { @ = 1; }",
+     "stdin:1:1: error: kprobe: 'vfs_read+x' is not a function name"),
+    ("kprobe:nomodule:vfs_read { @ = 1; }",
+     "stdin:1:1: error: kprobe: no kernel function vfs_read in module nomodule"),
+    ("kretprobe:vfs_read+8 { @ = 1; }",
+     "stdin:1:1: error: kretprobe: an offset needs one function, at its entry"),
+    ("uprobe:/nonexistent/bin:main { @ = 1; }",
+     "stdin:1:1: error: uprobe: no such file or library: /nonexistent/bin"),
+    ("uprobe:/etc/passwd:main { @ = 1; }",
+     "stdin:1:1: error: uprobe: /etc/passwd is not an ELF file tracer can read"),
+    ("uprobe:libc:no_such_function_here { @ = 1; }",
+     "stdin:1:1: error: uprobe: no function no_such_function_here in "
+     "/lib/x86_64-linux-gnu/libc.so.6"),
+    ("rawtracepoint:no_such_event { @ = 1; }",
+     "stdin:1:1: error: rawtracepoint not found: no_such_event"),
+    ("software:nope { @ = 1; }", "stdin:1:1: error: software event not found: nope"),
+    ("hardware:cycles:0 { @ = 1; }",
+     "stdin:1:1: error: hardware: '0' is not a positive whole number"),
+    ("profile:x:1 { @ = 1; }",
+     "stdin:1:1: error: profile probes are written profile:UNIT:N or profile:N"),
+    ("tracepoint:syscalls:sys_enter_getppid { @ = retval; }",
+     "stdin:1:45: error: The retval builtin can only be used with 'kretprobe' and "
+     "'uretprobe' probes, not tracepoint"),
+    ("kprobe:vfs_read { @ = retval; }",
+     "stdin:1:23: error: The retval builtin can only be used with 'kretprobe' and "
+     "'uretprobe' probes, not kprobe"),
+    ("kretprobe:vfs_read { @ = arg0; }",
+     "stdin:1:26: error: The arg0 builtin can only be used with 'kprobe', 'rawtracepoint' "
+     "and 'uprobe' probes, not kretprobe"),
+    ("kprobe:vfs_read { for ($i : 0..2) { @ = arg0; } }",
+     "stdin:1:41: error: 'arg0' builtin is not allowed in a for-loop"),
     ("i:s:0 { @ = 1; }", "stdin:1:1: error: interval: '0' is not a positive whole number"),
     ("interval:x:1 { @ = 1; }",
      "stdin:1:1: error: interval probes are written interval:UNIT:N or interval:N"),
@@ -449,4 +482,4 @@ def test_a_builtin_written_as_a_call_can_be_stored_in_a_map():
 def test_no_probe_type_is_both_attachable_and_listed_as_missing():
     from tracer.providers import REGISTRY
     from tracer.providers.unsupported import names
-    assert not {name.lower() for name in names()} & set(REGISTRY.providers)
+    assert not {REGISTRY.key(name) for name in names()} & set(REGISTRY.providers)

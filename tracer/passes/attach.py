@@ -9,6 +9,7 @@ one target to the next. One site is one C function.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -39,10 +40,24 @@ class ProbeSite:
         return f"probe_{self.index}"
 
 
+PART_RE = re.compile(r'"((?:\\.|[^"\\])*)"|([^:]*)')
+
+
 def split_attach_point(text: str) -> tuple[str, list[str]]:
-    """"tracepoint:syscalls:sys_enter_read" -> ("tracepoint", ["syscalls", "sys_enter_read"])."""
-    head, *parts = text.split(":")
-    return head, parts
+    """"tracepoint:syscalls:sys_enter_read" -> ("tracepoint", ["syscalls", "sys_enter_read"]).
+    A quoted part may hold colons (``uprobe:"/opt/a:b/app":main``); its quotes go."""
+    head, _, rest = text.partition(":")
+    if not _:
+        return head, []
+    parts, pos = [], 0
+    while True:
+        m = PART_RE.match(rest, pos)
+        quoted, plain = m.group(1), m.group(2)
+        parts.append(re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else plain)
+        pos = m.end()
+        if pos >= len(rest) or rest[pos] != ":":
+            return head, parts
+        pos += 1
 
 
 def expand_probes(program: ast.Program, reporter: Reporter, ctx: ExpandContext) -> list[ProbeSite]:

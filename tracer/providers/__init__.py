@@ -2,14 +2,18 @@
 
 from .base import ArgField, ExpandContext, Provider, Registry, Target
 from .interval import IntervalProvider
+from .kprobe import KprobeProvider, KretprobeProvider
 from .perf_events import HardwareProvider, ProfileProvider, SoftwareProvider
 from .special import BEGIN, END
+from .rawtracepoint import RawTracepointProvider
 from .tracepoint import TracepointProvider
+from .uprobe import UprobeProvider, UretprobeProvider
 from .unsupported import unsupported_probe_type
 
 REGISTRY = Registry()
 for _provider in (BEGIN, END, TracepointProvider(), IntervalProvider(), ProfileProvider(),
-                  SoftwareProvider(), HardwareProvider()):
+                  SoftwareProvider(), HardwareProvider(), KprobeProvider(), KretprobeProvider(),
+                  UprobeProvider(), UretprobeProvider(), RawTracepointProvider()):
     REGISTRY.add(_provider)
 
 __all__ = ["ArgField", "ExpandContext", "Provider", "REGISTRY", "Target", "unsupported_probe_type"]

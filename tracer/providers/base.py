@@ -20,6 +20,7 @@ from ..types import StringType
 
 if TYPE_CHECKING:
     from ..types import Type
+    from .listed import Listed, ListPattern
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class ExpandContext:
     notice: Callable[[str], None] = lambda message: None
     verbose: bool = False
     missing_probes: str = "error"  # bpftrace's config: error, warn or ignore
+    # The process given with -p: user binaries and libraries are found as it sees them.
+    target_pid: Optional[int] = None
+    unsafe: bool = False  # --unsafe: probes at bare addresses are allowed
 
     def missing(self, reporter: Reporter, span: Span, message: str, hint=None) -> None:
         """An attach point that matches nothing: an error, a warning or nothing at all, as
@@ -132,6 +136,18 @@ class Provider:
         told before trying)."""
         return None
 
+    # Which listings name this type without being asked for it by name: "kernel" for the
+    # kernel's own probe points (`tracer -l` alone, `-l '*:...'`), "user" for those that need a
+    # file, listed so only when the pattern names one (`-l '*:/bin/bash:*'`), None for the
+    # rest (return probes, timers, BEGIN/END), as bpftrace chooses.
+    list_group: Optional[str] = None
+
+    def listing(self, pattern: "ListPattern", verbose: bool = False) -> list["Listed"]:
+        """This type's probes whose names match ``pattern`` (the part of a -l pattern after
+        the type), sorted, with what -lv shows of each when ``verbose``. By default a type
+        has nothing to list."""
+        return []
+
 
 def constant_string(name: str, value: str, doc: str) -> Builtin:
     """A builtin whose value each probe knows when it is compiled (``probe``, ``func``): one C
@@ -147,14 +163,19 @@ class Registry:
 
     def add(self, provider: Provider) -> None:
         for name in (provider.name, *provider.aliases):
-            key = name.lower()
+            key = self.key(name)
             if key in self.providers:
                 raise RuntimeError(f"two probe types claim the name {name}")
             self.providers[key] = provider
 
+    @staticmethod
+    def key(name: str) -> str:
+        """Probe type names are case-insensitive (bpftrace 0.24): begin is BEGIN. One-letter
+        short names are not: u is uprobe and U is usdt."""
+        return name if len(name) == 1 else name.lower()
+
     def get(self, name: str) -> Optional[Provider]:
-        """Probe type names are case-insensitive (bpftrace 0.24): begin is BEGIN."""
-        return self.providers.get(name.lower())
+        return self.providers.get(self.key(name))
 
     def names(self) -> list[str]:
         return sorted({p.name for p in self.providers.values()})

@@ -10,17 +10,12 @@ from typing import Optional
 
 # bpftrace 0.26's name of each probe type -> its other spellings.
 _NAMES = {
-    "kprobe": ("k",),
-    "kretprobe": ("kr",),
-    "uprobe": ("u",),
-    "uretprobe": ("ur",),
     "usdt": ("U",),
     "watchpoint": ("w",),
     "asyncwatchpoint": ("aw",),
     "fentry": ("f", "kfunc"),
     "fexit": ("fr", "kretfunc"),
     "iter": ("it",),
-    "rawtracepoint": ("rt",),
     "self": (),
 }
 

@@ -33,6 +33,7 @@ _UNREADABLE = (OSError, ELFError, ValueError, LookupError, TypeError, AttributeE
 # uaddr() looks a name up among objects, functions and indirect functions only (bpftrace 0.26;
 # 0.17 took objects only). pyelftools calls STT_GNU_IFUNC by its generic number's name, STT_LOOS.
 UADDR_TYPES = frozenset({"STT_OBJECT", "STT_FUNC", "STT_LOOS"})
+FUNCTION_TYPES = frozenset({"STT_FUNC", "STT_LOOS"})
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,25 @@ class ElfSymbols:
         if self.text is not None:
             return file_offset - self.text[1] + self.text[0]
         return None
+
+    def file_offset(self, address: int) -> Optional[int]:
+        """Where the code at link-time ``address`` sits in the file (what a uprobe is placed
+        by), through the PT_LOAD segment that loads it; None outside every segment."""
+        for segment in self.segments:
+            if segment.vaddr <= address < segment.vaddr + segment.size:
+                return address - segment.vaddr + segment.offset
+        return None
+
+    def functions(self) -> dict[str, ElfSymbol]:
+        """The file's own functions (indirect ones included) by name, the first of each name
+        in the order the file lists them: what a uprobe can name."""
+        found: dict[str, ElfSymbol] = {}
+        for name, symbols in self._own.items():
+            for symbol in symbols:
+                if symbol.kind in FUNCTION_TYPES:
+                    found[name] = symbol
+                    break
+        return found
 
     def lookup(self, address: int) -> Optional[tuple[str, int]]:
         """The symbol holding the link-time ``address``, as (name, offset)."""

@@ -1,0 +1,66 @@
+"""``rawtracepoint:EVENT`` (``rt:``, also ``rawtracepoint:MODULE:EVENT``): a kernel trace event
+before the kernel has built its record, with the event's own arguments.
+
+``argN`` is the Nth argument the kernel passes to the trace event (a 64-bit word each, read
+straight from the context). The events are tracefs's, less the per-system-call ones, which are
+built on ``raw_syscalls`` and have no raw form. Attached with BPF_RAW_TRACEPOINT_OPEN.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+
+from ..builtins import Builtin
+from ..host import tracefs
+from ..types import UINT64
+from .base import Provider, RawTracepoint, Target
+from .tracepoint import has_wildcard
+
+MAX_ARGS = 12  # the most arguments a raw tracepoint passes to a program
+
+
+def raw_events() -> dict[str, str]:
+    """Raw tracepoint name -> its category, for every event that has a raw form."""
+    return {event: category for category, event in
+            (e.split(":", 1) for e in tracefs.available_events()) if category != "syscalls"}
+
+
+class RawTracepointProvider(Provider):
+    name = "rawtracepoint"
+    aliases = ("rt",)
+    prog_type = "RAW_TRACEPOINT"
+    builtin_names = ("argN",)
+
+    def expand(self, parts, span, reporter, ctx):
+        if len(parts) not in (1, 2) or not parts[-1]:
+            reporter.error(span, "rawtracepoint probes are written rawtracepoint:EVENT",
+                           hint="for example rawtracepoint:sched_switch")
+            return []
+        wanted = parts[-1]
+        events = raw_events()
+        if has_wildcard(wanted):
+            matches = sorted(e for e in events if fnmatch.fnmatchcase(e, wanted))
+        else:
+            matches = [wanted] if wanted in events else []
+        if not matches:
+            ctx.missing(reporter, span, f"rawtracepoint not found: {wanted}",
+                        hint=lambda: _nearest(wanted, list(events)))
+        module = f"{parts[0]}:" if len(parts) == 2 else ""
+        return [Target(self, f"rawtracepoint:{module}{m}", (m,)) for m in matches]
+
+    def builtin(self, name, target):
+        if name.startswith("arg") and name[3:].isdigit() and int(name[3:]) < MAX_ARGS:
+            offset = 8 * int(name[3:])
+            return Builtin(name, UINT64, lambda gen: f"(*(u64 *)((char *)ctx + {offset}))",
+                           f"argument {name[3:]} of the trace event", in_loops=False)
+        return super().builtin(name, target)
+
+    def attachment(self, target):
+        return RawTracepoint(target.parts[0])
+
+
+def _nearest(wanted: str, events: list[str]):
+    close = difflib.get_close_matches(wanted, events, n=3, cutoff=0.7)
+    return "did you mean " + " or ".join(f"rawtracepoint:{c}" for c in close) + "?" \
+        if close else None
