@@ -100,6 +100,38 @@ int main(int argc, char **argv) {
     return 0;
 }
 """,
+    # tk_funcs N: calls tk_add(i, 2) and tk_square(i) for i in 0..N-1 (functions a uprobe can
+    # name, kept out of line), then getppid() once; returns 0. tk_add returns i + 2 and
+    # tk_square i * i, so their sums are known: N(N+3)/2 and (N-1)N(2N-1)/6.
+    "tk_funcs": r"""
+#include <stdlib.h>
+#include <unistd.h>
+__attribute__((noinline)) int tk_add(int a, int b) { __asm__ volatile(""); return a + b; }
+__attribute__((noinline)) long tk_square(long x) { __asm__ volatile(""); return x * x; }
+int main(int argc, char **argv) {
+    long n = argc > 1 ? atol(argv[1]) : 1, total = 0;
+    for (long i = 0; i < n; i++) { total += tk_add((int)i, 2); total += tk_square(i); }
+    getppid();
+    return total < 0;
+}
+""",
+    # tk_faults N: maps N fresh pages (no huge pages), then between two getppid() calls writes
+    # one byte to each: exactly N minor page faults between the markers.
+    "tk_faults": r"""
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    long n = atol(argv[1]), page = sysconf(_SC_PAGESIZE);
+    char *p = mmap(NULL, n * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return 1;
+    madvise(p, n * page, MADV_NOHUGEPAGE);
+    getppid();
+    for (long i = 0; i < n; i++) p[i * page] = 1;
+    getppid();
+    return 0;
+}
+""",
     # tk_cpus: two children, one on CPU 0 and one on CPU 1, close(fd) at the same time for
     # fds -1000..-1 (CPU 0) and 5000..7999 (CPU 1), all failing with EBADF: values made on two
     # CPUs at once, with known minimum, maximum, sum and count.
