@@ -21,7 +21,10 @@ from typing import Optional, Sequence
 
 import pytest
 
+import leaks
 from workloads import WORKLOAD_SOURCES
+
+leaks.mark_this_run()
 
 # bpf(2) syscall numbers; ctypes has no wrapper for it.
 _BPF_SYSCALL = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "loongarch64": 280,
@@ -82,6 +85,23 @@ def _require_machine(request: pytest.FixtureRequest) -> None:
             pytest.fail(f"{reason} (TRACER_REQUIRE_KERNEL=1 or CI=true: skipping is not allowed)",
                         pytrace=False)
         pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_in_the_kernel(request: pytest.FixtureRequest):
+    """A test that runs BPF programs (tracer's or bpftrace's) must leave none loaded, and no
+    kprobe or uprobe entry in tracefs: the leaks module says how other processes' are told
+    apart. Torn down after the test's own fixtures, so processes they kill count as ended."""
+    marked = [m for m in ("kernel", "compat") if request.node.get_closest_marker(m)]
+    if not marked or any(machine_problem(m) for m in marked):
+        yield
+        return
+    before = leaks.Snapshot(os.environ[leaks.RUN_MARK])
+    yield
+    left = before.leaks()
+    if left:
+        pytest.fail("left behind in the kernel after the test:\n  " + "\n  ".join(left),
+                    pytrace=False)
 
 
 # ---------------------------------------------------------------------------------------------

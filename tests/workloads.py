@@ -115,6 +115,20 @@ int main(int argc, char **argv) {
     return total < 0;
 }
 """,
+    # tk_watch N: maps a page at the fixed address 0x10000000 and writes the long there N
+    # times (reading it never): a watchpoint's exact count.
+    "tk_watch": r"""
+#include <stdlib.h>
+#include <sys/mman.h>
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    volatile long *p = mmap((void *)0x10000000, 4096, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED) return 1;
+    for (long i = 0; i < n; i++) p[0] = i;
+    return 0;
+}
+""",
     # tk_faults N: maps N fresh pages (no huge pages), then between two getppid() calls writes
     # one byte to each: exactly N minor page faults between the markers.
     "tk_faults": r"""
@@ -159,6 +173,66 @@ int main(void) {
     int status, failed = 0;
     while (wait(&status) > 0) failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
     return failed;
+}
+""",
+    # tk_usdt N [wait]: USDT probes (<sys/sdt.h>) with known arguments. With a second argument
+    # it first waits for one byte on stdin. Then: tk:loop(i, total) for i in 0..N-1, total
+    # being 0+1+...+i; tk:negative(-N), an int; tk:words(word, N as an unsigned char), word a
+    # stack copy of "usdt-hello" (a string in .rodata may not be paged in when the probe
+    # reads it); tk:widths(-N as a signed char, 65000+N as an unsigned short, 4000000000+N as
+    # an unsigned int, -N * 10^12); tk:stacked(3N, 5N) read from memory; tk:constant(5, -3);
+    # tk:guarded(7N) only if its semaphore is set, which only a tracer attached to it does;
+    # and tk:twice, one probe at two sites (an inlined function), with N+100 and then N+200.
+    # Built with -DTK_NO_SEMAPHORES, no probe has a semaphore and tk:guarded always fires.
+    "tk_usdt": r"""
+#ifndef TK_NO_SEMAPHORES
+#define _SDT_HAS_SEMAPHORES 1
+#endif
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sdt.h>
+#include <unistd.h>
+#ifdef _SDT_HAS_SEMAPHORES
+/* With _SDT_HAS_SEMAPHORES every probe's note names a semaphore, so each needs one. */
+#define TK_SEMAPHORE(name) \
+    __attribute__((section(".probes"))) volatile unsigned short tk_##name##_semaphore
+TK_SEMAPHORE(loop); TK_SEMAPHORE(negative); TK_SEMAPHORE(words); TK_SEMAPHORE(widths);
+TK_SEMAPHORE(stacked); TK_SEMAPHORE(constant); TK_SEMAPHORE(guarded); TK_SEMAPHORE(twice);
+#define TK_ENABLED(name) (tk_##name##_semaphore != 0)
+#else
+#define TK_ENABLED(name) 1
+#endif
+/* Makes the compiler keep *p in memory, where a probe's argument can point. */
+__attribute__((noinline)) static void tk_escape(volatile void *p) {
+    __asm__ volatile("" :: "r"(p) : "memory");
+}
+static inline __attribute__((always_inline)) void tk_twice(long v) {
+    DTRACE_PROBE1(tk, twice, v);
+}
+int main(int argc, char **argv) {
+    long n = argc > 1 ? atol(argv[1]) : 1, total = 0;
+    char c;
+    if (argc > 2 && read(0, &c, 1) != 1) return 1;
+    for (long i = 0; i < n; i++) {
+        total += i;
+        DTRACE_PROBE2(tk, loop, i, total);
+    }
+    int negative = -(int)n;
+    DTRACE_PROBE1(tk, negative, negative);
+    char word[16];
+    strcpy(word, "usdt-hello");
+    tk_escape(word);
+    DTRACE_PROBE2(tk, words, word, (unsigned char)n);
+    DTRACE_PROBE4(tk, widths, (signed char)-n, (unsigned short)(65000 + n),
+                  (unsigned int)(4000000000u + n), -n * 1000000000000L);
+    volatile long slot[2] = {n * 3, n * 5};
+    tk_escape(slot);
+    DTRACE_PROBE2(tk, stacked, slot[0], slot[1]);
+    DTRACE_PROBE2(tk, constant, 5, -3);
+    if (TK_ENABLED(guarded)) DTRACE_PROBE1(tk, guarded, n * 7);
+    tk_twice(n + 100);
+    tk_twice(n + 200);
+    return 0;
 }
 """,
 }

@@ -27,6 +27,7 @@ Examples:
   tracer -e 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }'
   tracer -c ./workload -e 'tracepoint:raw_syscalls:sys_enter /pid == cpid/ { @ = count(); }'
   tracer script.bt 42 name     (in the script, $1 is 42 and str($2) is "name")
+  tracer doctor                (what this machine supports, and how to fix each gap)
 """
 
 
@@ -40,7 +41,13 @@ Examples:
               help="Stop when process PID exits.")
 @click.option("-d", "dry_run", is_flag=True,
               help="Dry run: print the syntax tree and the generated C, load nothing.")
-@click.option("-v", "verbose", is_flag=True, help="Say what is prepared and attached.")
+@click.option("--dry-run", "attach_only", is_flag=True,
+              help="Compile, load and attach every probe, then exit at once without running "
+                   "anything or printing: checks that the program can run on this machine.")
+@click.option("-v", "verbose", is_flag=True,
+              help="Say what is prepared and attached; with -l, show each probe's arguments.")
+@click.option("-l", "listing", is_flag=True,
+              help="List the probes that match the pattern given as ARG (all without one).")
 @click.option("-f", "fmt", type=click.Choice(sorted(FORMATS)), default="text",
               help="Output format: text (bpftrace's) or json (one object per line).")
 @click.option("-o", "output_path", metavar="FILE", help="Write the trace output to FILE.")
@@ -53,21 +60,25 @@ Examples:
 @click.version_option(__version__, "--version", message="tracer v%(version)s")
 @click.argument("args", nargs=-1, metavar="[FILE | -] [ARG]...")
 def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int], dry_run: bool,
-        verbose: bool, fmt: str, output_path: Optional[str], quiet: bool, unsafe: bool,
-        no_cache: bool, args: tuple[str, ...]) -> None:
+        verbose: bool, listing: bool, fmt: str, output_path: Optional[str], quiet: bool,
+        unsafe: bool, no_cache: bool, attach_only: bool, args: tuple[str, ...]) -> None:
     """Trace the Linux kernel with a bpftrace program, compiled to eBPF through BCC.
 
     The program comes from -e, from FILE, or from standard input (-); the words after it are
     its positional parameters, $1, $2, ... After `--` come more of them and the named ones
     that getopt() reads: -- --name=value --flag.
     """
+    if listing:
+        _list_probes(program_text, list(args), verbose)
+        return
     name, text, params = read_program(program_text, list(args))
     more, named = split_named(click.get_current_context().obj or [])
     options = CompileOptions(params=params + more, named=named,
                              has_child=command is not None, target_pid=pid, verbose=verbose,
-                             unsafe=unsafe, quiet=quiet, use_cache=not no_cache)
+                             unsafe=unsafe, quiet=quiet, use_cache=not no_cache,
+                             attach_only=attach_only)
     with _quiet_if_the_reader_leaves():
-        _tracefs_for(dry_run, options)
+        _tracefs_for(dry_run or attach_only, options)
         compiled = compile_program(text, name, options)
         if "help" in named:
             _program_options(compiled.facts.getopts)
@@ -88,9 +99,22 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
         raise click.exceptions.Exit(trace(compiled, options, output, command))
 
 
+def _list_probes(program_text: Optional[str], args: list[str], verbose: bool) -> None:
+    """-l [PATTERN]: what the kernel offers is read as -d reads it, from a private tracefs
+    mount where none is mounted, so that listing changes nothing on the machine."""
+    if program_text is not None or len(args) > 1:
+        raise click.UsageError("-l takes one pattern (or none, to list every probe) and no "
+                               "program")
+    from . import listing as probe_listing
+    with _quiet_if_the_reader_leaves():
+        kernel.private_tracefs()
+        print_to_stdout(probe_listing.render(args[0] if args else None, verbose))
+
+
 def _tracefs_for(dry_run: bool, options: CompileOptions) -> None:
     """Tracepoints are expanded from tracefs. A run mounts it where it is missing, as it must
-    to attach anything; a dry run (-d) only reads it, from a private mount if need be."""
+    to attach anything. A dry run (-d, --dry-run) reads it from a private mount if need be
+    (attaching needs no mount), so that it leaves the machine's mounts as they were."""
     if dry_run:
         kernel.private_tracefs()
     elif os.geteuid() == 0:
@@ -221,10 +245,14 @@ def main() -> None:
     if "--" in argv:
         split = argv.index("--")
         argv, after = argv[:split], argv[split + 1:]
+    command, prog_name = cli, None
+    if argv[:1] == ["doctor"]:  # only as the first word: a FILE named doctor runs as ./doctor
+        from .doctor import doctor as command
+        argv, prog_name = argv[1:], "tracer doctor"
     _plug_closed_standard_fds()
     try:
         # Without standalone mode click returns an Exit's code instead of exiting with it.
-        code = cli.main(argv, standalone_mode=False, obj=after)
+        code = command.main(argv, prog_name=prog_name, standalone_mode=False, obj=after)
         if isinstance(code, int):
             sys.exit(code)
     except click.exceptions.Exit as done:

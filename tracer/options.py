@@ -23,6 +23,7 @@ class CompileOptions:
     unsafe: bool = False  # --unsafe: system() and signal() may run
     quiet: bool = False  # -q: no "Attached N probes"
     use_cache: bool = True  # --no-cache turns the compiled-program cache off
+    attach_only: bool = False  # --dry-run: load and attach every probe, then stop at once
     notice: Callable[[str], None] = _notice_to_stderr
 
     def param_text(self, index: int) -> str:

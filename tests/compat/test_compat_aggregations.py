@@ -310,7 +310,9 @@ def test_aggregations_over_two_cpus(run_bpftrace, run_tracer, workload, as_026):
     it closes 5000..7999 on CPU 1. Run one tool after the other: each sees tk_cpus by name."""
     program = (CPUS + " { $fd = (int32)args->fd; @c = count(); @s = sum($fd); @mi = min($fd);"
                " @ma = max($fd); @a = avg($fd); @st = stats($fd); @l = lhist($fd, 0, 8000, 1000);"
-               ' @k[$fd < 0 ? "neg" : "pos"] = count(); @ks[$fd < 0 ? -1 : 1] = sum($fd); }')
+               " @ks[$fd < 0 ? -1 : 1] = sum($fd); }")
+    # No string chosen by ?: as a key: bpftrace 0.17 leaves the rest of such a key's buffer
+    # uninitialised, so it prints hundreds of "@k[pos]" entries, differently on every run.
     want, got = run_both(run_bpftrace, run_tracer, ("-c", workload("tk_cpus"), "-e", program),
                          together=False)
     assert want.returncode == 0, f"bpftrace refused the program:\n{want.stderr}"

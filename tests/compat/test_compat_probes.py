@@ -26,6 +26,7 @@ PROGRAMS = [
      HIST_HEADINGS),
     ("uretprobe_printf", 'uretprobe:{bin}:tk_add { printf("%d -> %d\\n", @n++, retval); }',
      ("tk_funcs", "4")),
+    ("watchpoint_writes", "watchpoint:0x10000000:8:w { @ = count(); }", ("tk_watch", "42")),
     ("uprobe_library_by_name", "uprobe:libc:getppid { @ = count(); }", ("tk_loop", "123")),
 ]
 

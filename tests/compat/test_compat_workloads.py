@@ -61,11 +61,12 @@ PROGRAMS = [
      ("tk_loop", "6"), ("3", "label")),
     ("several_attach_points",
      "tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:sys_enter_kill /pid == cpid/"
-     ' { @n++; @k[@n > 2 ? "later" : "first2"] = count(); }', ("tk_both", "2", "5"), ()),
+     # Not a string chosen by ?: as the key: bpftrace 0.17 leaves the rest of such a key's
+     # buffer uninitialised and prints one entry per event, differently on every run.
+     " { @n++; @k[@n > 2 ? 20 : 1] = count(); }", ("tk_both", "2", "5"), ()),
     ("several_attach_points_probe_builtin",
      "tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:sys_enter_kill /pid == cpid/"
-     " { @[probe] = count(); }", ("tk_both", "2", "5"), (),
-     bug("the `probe` builtin is an unknown identifier")),
+     " { @[probe] = count(); }", ("tk_both", "2", "5"), ()),
     ("two_probes_shared_map",
      GETPPID + " { @order = @order * 10 + 1; @n[1]++; } " + KILL +
      " { @order = @order * 10 + 2; @n[2] += 10; }", ("tk_both", "2", "3"), ()),

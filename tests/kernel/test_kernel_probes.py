@@ -112,6 +112,13 @@ def test_software_minor_faults_between_markers(run_tracer, workload):
     _ok(proc, "\n\n@faults: 300\n")
 
 
+def test_watchpoint_counts_writes_of_the_command(run_tracer, workload):
+    proc = run_tracer("-c", f"{workload('tk_watch')} 150", "-e",
+                      "watchpoint:0x10000000:8:w { @writes = count(); }"
+                      " w:0x10000000:8:rw { @any = count(); }")
+    _ok(proc, "\n\n@any: 150\n@writes: 150\n")
+
+
 def test_profile_fires_on_every_cpu(run_tracer):
     proc = run_tracer("-e", "profile:hz:100 { @[cpu] = count(); } interval:ms:1000 { exit(); }")
     assert proc.returncode == 0, proc.stderr

@@ -332,10 +332,16 @@ def test_string_equality_is_allowed():
 
 @pytest.mark.parametrize("text, head", [
     ("foo:bar { @ = 1; }", "stdin:1:1: error: unknown probe type 'foo'"),
-    ("kfunc:vfs_read { @ = 1; }",
-     "stdin:1:1: error: tracer cannot attach kfunc (bpftrace's fentry) probes yet"),
+    ("it:task { @ = 1; }",
+     "stdin:1:1: error: tracer cannot attach it (bpftrace's iter) probes yet"),
+    ("kfunc:vfs_readd { @ = 1; }", "stdin:1:1: error: fentry: no kernel function vfs_readd in BTF"),
+    ("fexit:vfs_read { @ = args.nope; }",
+     "stdin:1:22: error: fexit:vfs_read has no field 'nope'"),
+    ("asyncwatchpoint:0x1000:8:w { @ = 1; }",
+     "stdin:1:1: error: tracer cannot attach asyncwatchpoint probes yet"),
     ("watchpoint:0x1000:8:w { @ = 1; }",
-     "stdin:1:1: error: tracer cannot attach watchpoint probes yet"),
+     "stdin:1:1: error: watchpoint: a user-space address needs a process to watch"),
+    ("watchpoint:0x1000:3:w { @ = 1; }", "stdin:1:1: error: watchpoint: invalid length 3"),
     ("kprobe:vfs_readd { @ = 1; }", "stdin:1:1: error: kprobe: no kernel function vfs_readd"),
     ("kprobe:vfs_read+x { @ = 1; }",
      "stdin:1:1: error: kprobe: 'vfs_read+x' is not a function name"),
@@ -358,14 +364,14 @@ def test_string_equality_is_allowed():
     ("profile:x:1 { @ = 1; }",
      "stdin:1:1: error: profile probes are written profile:UNIT:N or profile:N"),
     ("tracepoint:syscalls:sys_enter_getppid { @ = retval; }",
-     "stdin:1:45: error: The retval builtin can only be used with 'kretprobe' and "
-     "'uretprobe' probes, not tracepoint"),
+     "stdin:1:45: error: The retval builtin can only be used with 'fexit', "
+     "'kretprobe' and 'uretprobe' probes, not tracepoint"),
     ("kprobe:vfs_read { @ = retval; }",
-     "stdin:1:23: error: The retval builtin can only be used with 'kretprobe' and "
-     "'uretprobe' probes, not kprobe"),
+     "stdin:1:23: error: The retval builtin can only be used with 'fexit', "
+     "'kretprobe' and 'uretprobe' probes, not kprobe"),
     ("kretprobe:vfs_read { @ = arg0; }",
-     "stdin:1:26: error: The arg0 builtin can only be used with 'kprobe', 'rawtracepoint' "
-     "and 'uprobe' probes, not kretprobe"),
+     "stdin:1:26: error: The arg0 builtin can only be used with 'kprobe', 'rawtracepoint', "
+     "'uprobe' and 'usdt' probes, not kretprobe"),
     ("kprobe:vfs_read { for ($i : 0..2) { @ = arg0; } }",
      "stdin:1:41: error: 'arg0' builtin is not allowed in a for-loop"),
     ("i:s:0 { @ = 1; }", "stdin:1:1: error: interval: '0' is not a positive whole number"),

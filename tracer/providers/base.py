@@ -56,7 +56,9 @@ class PerfEvent:
     # A kprobe's function or a uprobe's file: the string config1 points to (the PMU's
     # kprobe_func / uprobe_path), and config2, its offset (probe_offset).
     target: Optional[str] = None
+    config1: int = 0  # where no string is wanted there: a breakpoint's address
     config2: int = 0
+    bp_type: int = 0  # a breakpoint's HW_BREAKPOINT_R/W/X bits
     # Only in the traced process (-p, or -c's command) where there is one, as bpftrace
     # attaches uprobes; otherwise in every process.
     per_process: bool = False
@@ -64,9 +66,10 @@ class PerfEvent:
 
 @dataclass(frozen=True)
 class RawTracepoint:
-    """A raw tracepoint to attach a program to, by the kernel's name for it."""
+    """A raw tracepoint to attach a program to, by the kernel's name for it; None for a
+    tracing program (fentry), which names its function when it is loaded."""
 
-    name: str
+    name: Optional[str]
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class ExpandContext:
     missing_probes: str = "error"  # bpftrace's config: error, warn or ignore
     # The process given with -p: user binaries and libraries are found as it sees them.
     target_pid: Optional[int] = None
+    has_child: bool = False  # -c: there will be a process to follow
     unsafe: bool = False  # --unsafe: probes at bare addresses are allowed
 
     def missing(self, reporter: Reporter, span: Span, message: str, hint=None) -> None:
@@ -126,6 +130,11 @@ class Provider:
         if name == "probe":
             return constant_string("probe", target.name, "the name of the probe that fired")
         return None
+
+    def load_attributes(self, target: Target) -> dict[str, int]:
+        """What the kernel must know of the target when the program is loaded, not only when
+        it is attached (fentry: the function's BTF id and the attach type)."""
+        return {}
 
     def attachment(self, target: Target) -> Union[PerfEvent, RawTracepoint, None]:
         """How the kernel attaches the target's program (None for probes nothing attaches)."""

@@ -8,7 +8,8 @@ frequency instead.
 from __future__ import annotations
 
 from .base import Provider, Target
-from .perf_events import clock_event, time_spec
+from .listed import with_empty_last_part
+from .perf_events import TIME_UNITS, clock_event, time_spec
 
 
 class IntervalProvider(Provider):
@@ -27,3 +28,7 @@ class IntervalProvider(Provider):
 
     def attachment(self, target):
         return clock_event(*target.parts, cpus=(0,))
+
+    def listing(self, pattern, verbose=False):
+        # Its units, as bpftrace 0.26 lists them when interval: is named (0.17 refuses).
+        return with_empty_last_part(self.name, pattern, TIME_UNITS)

@@ -20,8 +20,9 @@ import re
 from typing import Optional
 
 from ..host import kfuncs, pmu, tracefs
-from .base import PerfEvent, Provider, Target, Unsupported, constant_string
-from .registers import function_builtin
+from .base import PerfEvent, Provider, Target, Unsupported
+from .listed import simple_listing
+from .registers import function_builtin, traced_function_builtin
 from .tracepoint import has_wildcard
 
 OFFSET_RE = re.compile(r"^(?P<name>[^+]+)(?:\+(?P<offset>0[xX][0-9a-fA-F]+|\d+))?$")
@@ -36,6 +37,7 @@ class KprobeProvider(Provider):
     prog_type = "KPROBE"
     returns = False
     builtin_names = ("argN", "sargN", "func")
+    list_group = "kernel"
 
     def expand(self, parts, span, reporter, ctx):
         if len(parts) == 2 and parts[0]:
@@ -71,7 +73,7 @@ class KprobeProvider(Provider):
 
     def builtin(self, name, target):
         if name == "func":
-            return constant_string("func", target.parts[0], "the traced function's name")
+            return traced_function_builtin()
         return function_builtin(name, entry=not self.returns, user=False) or \
             super().builtin(name, target)
 
@@ -88,12 +90,24 @@ class KprobeProvider(Provider):
             "this kernel was built without kprobes (CONFIG_KPROBES is off)",
             alternatives(target.parts[0], self.returns))
 
+    def listing(self, pattern, verbose=False):
+        # FUNCTION, or MODULE:FUNCTION for the functions of modules (as kprobe:MODULE:FN
+        # names them). The .part.N pieces of split functions are left out, as bpftrace
+        # leaves them out: they are not functions anyone calls.
+        functions = kfuncs.kernel_functions()
+        if pattern.has_parts():
+            names = (f"{m}:{n}" for n, m in functions if m)
+        else:
+            names = (n for n, _ in functions)
+        return simple_listing(self.name, pattern, (n for n in names if ".part." not in n))
+
 
 class KretprobeProvider(KprobeProvider):
     name = "kretprobe"
     aliases = ("kr",)
     returns = True
     builtin_names = ("retval", "func")
+    list_group = None  # listed only when named, as bpftrace does
 
 
 def alternatives(function: str, returns: bool) -> str:

@@ -15,10 +15,13 @@ from ..host import pmu
 from ..literals import LiteralError, parse_int
 from ..machine import online_cpu_numbers
 from .base import PerfEvent, Provider, Target, Unsupported
+from .listed import with_empty_last_part
 
 PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE = 0, 1
 PERF_COUNT_SW_CPU_CLOCK = 0
 UNIT_NANOSECONDS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+# The units -l lists for profile: and interval: (bpftrace lists no ns, though it takes it).
+TIME_UNITS = ("s", "ms", "us", "hz")
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,10 @@ class ProfileProvider(Provider):
     def attachment(self, target):
         return clock_event(*target.parts, cpus=online_cpu_numbers())
 
+    def listing(self, pattern, verbose=False):
+        # Its units, as bpftrace 0.26 lists them when profile: is named (0.17 refuses).
+        return with_empty_last_part(self.name, pattern, TIME_UNITS)
+
 
 class CountedEventProvider(Provider):
     """software: and hardware: share their shape: EVENT[:COUNT] from a table of events."""
@@ -116,6 +123,7 @@ class CountedEventProvider(Provider):
     events: list[EventKind] = []
     prog_type = "PERF_EVENT"
     context_type = "void"
+    list_group = "kernel"
 
     def find(self, word: str):
         return next((e for e in self.events if word in (e.name, e.alias) and word), None)
@@ -141,6 +149,13 @@ class CountedEventProvider(Provider):
     def attachment(self, target):
         config, count = target.parts
         return PerfEvent(self.perf_type, config, count, cpus=online_cpu_numbers())
+
+    def listing(self, pattern, verbose=False):
+        # Every event by its name and its short name, as bpftrace 0.26 lists them (0.17 lists
+        # only the pattern itself: `software:*:`). Hardware events are listed where the
+        # machine has no counters too: attaching one is what says so.
+        words = [w for e in self.events for w in (e.name, e.alias) if w]
+        return with_empty_last_part(self.name, pattern, words)
 
 
 class SoftwareProvider(CountedEventProvider):

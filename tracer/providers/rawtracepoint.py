@@ -15,6 +15,7 @@ from ..builtins import Builtin
 from ..host import tracefs
 from ..types import UINT64
 from .base import Provider, RawTracepoint, Target
+from .listed import ListPattern, simple_listing
 from .tracepoint import has_wildcard
 
 MAX_ARGS = 12  # the most arguments a raw tracepoint passes to a program
@@ -31,6 +32,7 @@ class RawTracepointProvider(Provider):
     aliases = ("rt",)
     prog_type = "RAW_TRACEPOINT"
     builtin_names = ("argN",)
+    list_group = "kernel"
 
     def expand(self, parts, span, reporter, ctx):
         if len(parts) not in (1, 2) or not parts[-1]:
@@ -58,6 +60,13 @@ class RawTracepointProvider(Provider):
 
     def attachment(self, target):
         return RawTracepoint(target.parts[0])
+
+    def listing(self, pattern, verbose=False):
+        # Named by the event alone, as expand names them; of MODULE:EVENT only the EVENT is
+        # matched, since the module is not checked when attaching either.
+        if pattern.has_parts():
+            pattern = ListPattern(pattern.parts[-1])
+        return simple_listing(self.name, pattern, raw_events())
 
 
 def _nearest(wanted: str, events: list[str]):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..builtins import Builtin
-from ..types import UINT64
+from ..types import UINT64, SymbolicType
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,20 @@ def _stack_arg_builtin(name: str, index: int, user: bool) -> Builtin:
         return value
 
     return Builtin(name, UINT64, emit, f"stack argument {index}", in_loops=False)
+
+
+def traced_function_builtin() -> Builtin:
+    """``func`` in a kernel function's probe: its address from the kernel
+    (bpf_get_func_ip), named from kallsyms when printed, so that it is a ksym as in bpftrace
+    and mixes with ksym() values in one map."""
+    typ = SymbolicType("ksym", 1)
+
+    def emit(gen) -> str:
+        record = gen.buffer(typ, zeroed=False)
+        gen.line(f"{record}->w[0] = bpf_get_func_ip(ctx);")
+        return record
+
+    return Builtin("func", typ, emit, "the traced function", in_loops=False)
 
 
 def function_builtin(name: str, *, entry: bool, user: bool) -> Optional[Builtin]:

@@ -13,9 +13,11 @@ import fnmatch
 import functools
 from typing import Optional
 
+from ..diagnostics import TracerError
 from ..host import tracefs
 from ..types import IntType, StringType
 from .base import ArgField, PerfEvent, Provider, Target
+from .listed import Listed
 
 PERF_TYPE_TRACEPOINT = 2
 
@@ -28,6 +30,7 @@ class TracepointProvider(Provider):
     name = "tracepoint"
     aliases = ("t",)
     prog_type = "TRACEPOINT"
+    list_group = "kernel"
 
     def expand(self, parts, span, reporter, ctx):
         if len(parts) != 2 or not all(parts):
@@ -61,6 +64,27 @@ class TracepointProvider(Provider):
     def attachment(self, target):
         # One event on CPU 0 with no task: the program runs wherever the tracepoint fires.
         return PerfEvent(PERF_TYPE_TRACEPOINT, tracefs.event_id(*target.parts))
+
+    def listing(self, pattern, verbose=False):
+        # CATEGORY:EVENT, or EVENT alone in any category.
+        if not pattern.has_parts():
+            pattern = pattern.widened()
+        return [Listed(f"tracepoint:{e}", listed_fields(e) if verbose else ())
+                for e in pattern.select(tracefs.available_events())]
+
+
+def listed_fields(event: str) -> tuple[str, ...]:
+    """An event's own fields (not the common_* ones every event starts with) as -lv shows
+    them: each field's declaration exactly as the format file writes it, `char comm[16]` and
+    `__data_loc char[] name` included. An event whose format cannot be read shows none."""
+    try:
+        text = tracefs.event_format(*event.split(":", 1))
+    except TracerError:
+        return ()
+    # The common fields come first and a blank line ends them.
+    _, _, own = text.partition("\n\n")
+    return tuple(line[len("\tfield:"):].split(";", 1)[0]
+                 for line in own.splitlines() if line.startswith("\tfield:"))
 
 
 @functools.lru_cache(maxsize=None)

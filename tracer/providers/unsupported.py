@@ -10,11 +10,7 @@ from typing import Optional
 
 # bpftrace 0.26's name of each probe type -> its other spellings.
 _NAMES = {
-    "usdt": ("U",),
-    "watchpoint": ("w",),
     "asyncwatchpoint": ("aw",),
-    "fentry": ("f", "kfunc"),
-    "fexit": ("fr", "kretfunc"),
     "iter": ("it",),
     "self": (),
 }

@@ -21,8 +21,10 @@ from typing import Optional
 from ..host import binaries, pmu
 from ..symbols.elf import ElfSymbols, read_elf_symbols
 from .base import PerfEvent, Provider, Target, Unsupported, constant_string
+from .listed import ListPattern, simple_listing
 from .registers import function_builtin
 from .tracepoint import has_wildcard
+from .user_listing import listed_files
 
 LOCATION_RE = re.compile(r"^(?P<name>[^+]+?)(?:\+(?P<offset>0[xX][0-9a-fA-F]+|\d+))?$")
 ADDRESS_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|\d+)$")
@@ -39,6 +41,7 @@ class UprobeProvider(Provider):
     prog_type = "KPROBE"
     returns = False
     builtin_names = ("argN", "sargN", "func")
+    list_group = "user"
 
     def expand(self, parts, span, reporter, ctx):
         if len(parts) != 2 or not all(parts):
@@ -112,12 +115,25 @@ class UprobeProvider(Provider):
                            "run it on a kernel with CONFIG_UPROBES=y and "
                            "CONFIG_UPROBE_EVENTS=y (tracer doctor lists what this one supports)")
 
+    def listing(self, pattern, verbose=False):
+        # FILE:FUNCTION, FILE alone for all of its functions; FILE as expand takes it, or a
+        # wildcard over absolute paths (uprobe:/usr/bin/*sh:readline).
+        file, _, where = pattern.text.partition(":")
+        functions = ListPattern(where or "*")
+        found = []
+        for path, shown in listed_files(file, self.name):
+            elf = elf_of(path)
+            if elf is not None:
+                found += simple_listing(f"{self.name}:{shown}", functions, elf.functions())
+        return found
+
 
 class UretprobeProvider(UprobeProvider):
     name = "uretprobe"
     aliases = ("ur",)
     returns = True
     builtin_names = ("retval", "func")
+    list_group = None  # listed only when named, as bpftrace does
 
 
 def _nearest(name: str, functions: list[str]) -> Optional[str]:

@@ -35,6 +35,31 @@ def _ptrace(request: int, pid: int, data: int = 0) -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
     return libc.ptrace(request, pid, None, ctypes.c_void_p(data))
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _prctl():
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                      ctypes.c_ulong]
+    return prctl
+
+
+def _die_with(parent: int, prctl) -> None:
+    """In the child, at once after fork: be killed when tracer dies, however it dies. SIGKILL
+    of tracer leaves it no chance to stop the command, which would run on, orphaned; the
+    kernel's parent-death signal does it instead (SIGKILL: nobody is left to insist if the
+    command ignores SIGTERM). The kernel sends it when the *thread* that forked exits: spawn()
+    runs on the thread that runs the whole trace (the CLI's main thread), which outlives the
+    command. Had tracer died before the request, nothing would send it: a parent other than
+    the one that forked says so. An exec of a set-user-ID program clears the request."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(0)
+
+
 SHELL_SYNTAX = re.compile(r"[|&;<>()$`*?\[\]{}~\n]|^\s*\w+=")
 
 
@@ -69,9 +94,11 @@ class Child:
 
     def spawn(self) -> int:
         read_end, write_end = os.pipe()
+        parent, prctl = os.getpid(), _prctl()  # looked up before fork: the child only calls
         pid = os.fork()
         if pid == 0:  # the child: wait for the word, then become the command
             try:
+                _die_with(parent, prctl)
                 os.close(write_end)
                 if os.read(read_end, 1) != b"g":
                     os._exit(0)  # tracer gave up before tracing started

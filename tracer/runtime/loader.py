@@ -47,6 +47,9 @@ class SiteLoad:
     callbacks: list[str] = field(default_factory=list)
     constants: dict[int, int] = field(default_factory=dict)  # marker index -> value
     maps: dict[int, int] = field(default_factory=dict)  # map resource index -> its fd
+    # ProgLoadOpts fields the probe type needs set (fentry: expected_attach_type and
+    # attach_btf_id).
+    attributes: dict[str, int] = field(default_factory=dict)
 
 
 class LoadError(Exception):
@@ -217,7 +220,8 @@ def _load(site: SiteLoad, code: bytes, btf, kern_version: int) -> int:
     with the verifier's log on, to say why (a log slows the verifier, and one too long for its
     buffer fails the load, so it is only asked for then)."""
     lib = libbpf()
-    opts = ProgLoadOpts(sz=ctypes.sizeof(ProgLoadOpts), kern_version=kern_version)
+    opts = ProgLoadOpts(sz=ctypes.sizeof(ProgLoadOpts), kern_version=kern_version,
+                        **site.attributes)
     if btf is not None:
         btf_fd, starts, type_ids = btf
         records = [v for pair in zip(starts, type_ids) for v in pair]

@@ -17,6 +17,7 @@ import fcntl
 import os
 import struct
 import threading
+from typing import Optional
 
 from ..providers.base import PerfEvent
 from .libbpf import libbpf
@@ -53,8 +54,9 @@ def open_event(event: PerfEvent, cpu: int, pid: int = -1) -> int:
     target = ctypes.create_string_buffer(event.target.encode("utf-8", "surrogateescape")) \
         if event.target is not None else None
     ATTR.pack_into(attr, 0, event.type, ATTR_SIZE, event.config, event.period, 0, 0,
-                   FLAG_FREQ if event.freq else 0, 1, 0,
-                   ctypes.addressof(target) if target is not None else 0, event.config2)
+                   FLAG_FREQ if event.freq else 0, 1, event.bp_type,
+                   ctypes.addressof(target) if target is not None else event.config1,
+                   event.config2)
     buf = (ctypes.c_char * ATTR_SIZE).from_buffer(attr)
     number = PERF_EVENT_OPEN.get(os.uname().machine)
     if number is None:
@@ -87,9 +89,10 @@ def attach(prog_fd: int, event: PerfEvent, pid: int = -1) -> list[int]:
     return fds
 
 
-def attach_raw_tracepoint(prog_fd: int, name: str) -> list[int]:
-    """The program attached to a raw tracepoint; the fd holds it."""
-    fd = libbpf().bpf_raw_tracepoint_open(name.encode(), prog_fd)
+def attach_raw_tracepoint(prog_fd: int, name: Optional[str]) -> list[int]:
+    """The program attached to a raw tracepoint (or, with no name, a tracing program to the
+    function it was loaded for); the fd holds it."""
+    fd = libbpf().bpf_raw_tracepoint_open(name.encode() if name is not None else None, prog_fd)
     if fd < 0:
         raise AttachError(ctypes.get_errno() or -fd)
     return [fd]

@@ -34,8 +34,10 @@ class LoadedProgram:
             maps = {m.index: self.map_fds[m.c_name] for m in compiled.resources.maps.values()}
             for built in compiled.generated.sites:
                 site = built.site
-                request = SiteLoad(site.function_name, PROG_TYPES[site.target.provider.prog_type],
-                                   callbacks=built.callbacks, constants=constants, maps=maps)
+                provider = site.target.provider
+                request = SiteLoad(site.function_name, PROG_TYPES[provider.prog_type],
+                                   callbacks=built.callbacks, constants=constants, maps=maps,
+                                   attributes=provider.load_attributes(site.target))
                 try:
                     self.functions[site.index] = load(image, self.map_fds, request)
                 except LoadError as err:

@@ -1,8 +1,9 @@
 """Load a compiled program, attach it, run the event loop, print what it saw.
 
 The order of a run is bpftrace's: "Attaching N probes...", every probe attached, BEGIN run,
-the -c command released; then events until exit(), Ctrl-C, SIGTERM, or the end of the traced
-command or process; then END, a blank pair of lines, and every map in name order.
+the -c command released; then events until exit(), Ctrl-C, SIGTERM, SIGHUP, or the end of the
+traced command or process; then END, a blank pair of lines, and every map in name order.
+A dry run (--dry-run) stops once every probe is attached: nothing runs and nothing is printed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import select
 import signal
 import struct
+import threading
 import time
 from typing import Optional
 
@@ -70,6 +72,11 @@ class Session:
         try:
             self._load()
             self._attach_all()
+            if self.options.attach_only:
+                # As bpftrace 0.26 stops its dry run: after attaching, before BEGIN's output,
+                # the command (-c), END and the maps. BEGIN is not even run here, so that a
+                # check of a script against a host has no effect beyond loading it.
+                return 0
             self._run_trigger("begin")
             if not self._exit_requested:
                 self._release_child()
@@ -130,7 +137,7 @@ class Session:
                                   self.compiled.generated.warnings)
 
     def _attach_all(self) -> None:
-        if not self.options.quiet:
+        if not (self.options.quiet or self.options.attach_only):
             self.output.attached(len(self.compiled.sites))
         self.output.flush()
         traced = self.child.pid if self.child is not None else self.options.target_pid
@@ -156,7 +163,10 @@ class Session:
     def _loop(self) -> None:
         stop = lambda signum, frame: setattr(self, "stopping", True)  # noqa: E731
         target = ProcessWatch(self.options.target_pid) if self.options.target_pid else None
-        with SignalWakeup(self.ring, {signal.SIGINT: stop, signal.SIGTERM: stop,
+        # SIGHUP (the terminal or the ssh session went away, or a supervisor asks) ends tracing
+        # as Ctrl-C does, maps printed; bpftrace 0.17 and 0.26 just die of it, printing nothing.
+        stops = dict.fromkeys((signal.SIGINT, signal.SIGTERM, signal.SIGHUP), stop)
+        with SignalWakeup(self.ring, {**stops,
                                       signal.SIGCHLD: lambda signum, frame: None}) as wakeup:
             if target is not None and target.fd is not None:
                 self.ring.wake_on(target.fd)
@@ -272,10 +282,45 @@ def trace(compiled: CompiledProgram, options: CompileOptions, output: Output,
     try:
         if child is not None:
             child.spawn()
-        return Session(compiled, options, output, child).run()
+        with StopSignals():
+            return Session(compiled, options, output, child).run()
     finally:
         if child is not None:
             child.stop()
+
+
+class StopSignal(SystemExit):
+    """SIGTERM or SIGHUP while nothing is being traced (loading, attaching, printing the
+    maps): the run is abandoned as Ctrl-C abandons it then, every probe detached and the -c
+    command ended on the way out, rather than the process dying with its work half done.
+    A SystemExit, so that it passes every handler on its way out (click turns a
+    KeyboardInterrupt into an Abort) and tracer exits with the shell's status for death by
+    that signal, quietly."""
+
+    def __init__(self, signum: int):
+        super().__init__(128 + signum)
+
+
+class StopSignals:
+    """While a run lasts, SIGTERM and SIGHUP raise StopSignal (the event loop catches them
+    itself, and ends tracing cleanly instead). Python only lets the main thread set
+    handlers; elsewhere (the API called from a thread) they are left as they are."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+    def __enter__(self) -> "StopSignals":
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._raise) for s in self.SIGNALS}
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise StopSignal(signum)
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
 
 
 # What bpftrace 0.26 says when a helper fails with a given error, where it says more than the
