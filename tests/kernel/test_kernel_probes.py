@@ -119,6 +119,19 @@ def test_watchpoint_counts_writes_of_the_command(run_tracer, workload):
     _ok(proc, "\n\n@any: 150\n@writes: 150\n")
 
 
+def test_self_signal_runs_when_tracer_gets_sigusr1(live):
+    import signal
+
+    tr = live.tracer("-e", 'BEGIN { printf("ready\\n"); } self:signal:SIGUSR1'
+                           ' { @n++; printf("usr1 %d\\n", @n); if (@n == 3) { exit(); } }')
+    tr.wait_for_stdout("ready\n", 60)
+    for i in range(1, 4):
+        tr.proc.send_signal(signal.SIGUSR1)
+        if i < 3:
+            tr.wait_for_stdout(f"usr1 {i}\n", 10)
+    _ok(tr.finish(15), "ready\nusr1 1\nusr1 2\nusr1 3\n\n\n@n: 3\n")
+
+
 def test_profile_fires_on_every_cpu(run_tracer):
     proc = run_tracer("-e", "profile:hz:100 { @[cpu] = count(); } interval:ms:1000 { exit(); }")
     assert proc.returncode == 0, proc.stderr

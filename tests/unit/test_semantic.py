@@ -379,6 +379,8 @@ def test_string_equality_is_allowed():
      "stdin:1:1: error: interval probes are written interval:UNIT:N or interval:N"),
     ("interval:1x { @ = 1; }", "stdin:1:1: error: interval: invalid integer suffix 'x'"),
     ("BEGIN:x { @ = 1; }", "stdin:1:1: error: BEGIN takes no arguments"),
+    ("self:signal:SIGUSR2 { @ = 1; }",
+     "stdin:1:1: error: self probes are written self:signal:SIGNAL"),
 ])
 def test_bad_attach_points(text, head):
     assert heads(compile_error(text)) == [head]

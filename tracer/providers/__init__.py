@@ -5,7 +5,7 @@ from .fentry import FentryProvider, FexitProvider
 from .interval import IntervalProvider
 from .kprobe import KprobeProvider, KretprobeProvider
 from .perf_events import HardwareProvider, ProfileProvider, SoftwareProvider
-from .special import BEGIN, END
+from .special import BEGIN, END, SelfProvider
 from .rawtracepoint import RawTracepointProvider
 from .tracepoint import TracepointProvider
 from .uprobe import UprobeProvider, UretprobeProvider
@@ -18,7 +18,7 @@ for _provider in (BEGIN, END, TracepointProvider(), IntervalProvider(), ProfileP
                   SoftwareProvider(), HardwareProvider(), KprobeProvider(), KretprobeProvider(),
                   UprobeProvider(), UretprobeProvider(), RawTracepointProvider(),
                   UsdtProvider(), FentryProvider(), FexitProvider(),
-                  WatchpointProvider()):
+                  WatchpointProvider(), SelfProvider()):
     REGISTRY.add(_provider)
 
 __all__ = ["ArgField", "ExpandContext", "Provider", "REGISTRY", "Target", "unsupported_probe_type"]

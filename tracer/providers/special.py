@@ -30,3 +30,22 @@ class SpecialProvider(Provider):
 
 BEGIN = SpecialProvider("BEGIN")
 END = SpecialProvider("END")
+
+# The signals a self:signal probe may name (bpftrace 0.26 has SIGUSR1 alone).
+SELF_SIGNALS = ("SIGUSR1",)
+
+
+class SelfProvider(SpecialProvider):
+    """``self:signal:SIGUSR1``: runs when tracer itself receives the signal, as BEGIN runs
+    when tracing starts. A program with such a probe keeps tracing, waiting for it."""
+
+    def __init__(self):
+        super().__init__("self")
+        self.trigger = "signal"
+
+    def expand(self, parts, span, reporter, ctx):
+        if len(parts) != 2 or parts[0] != "signal" or parts[1] not in SELF_SIGNALS:
+            reporter.error(span, "self probes are written self:signal:SIGNAL",
+                           hint="the signal is " + " or ".join(SELF_SIGNALS))
+            return []
+        return [Target(self, f"self:signal:{parts[1]}", (parts[1],))]

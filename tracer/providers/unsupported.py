@@ -12,7 +12,6 @@ from typing import Optional
 _NAMES = {
     "asyncwatchpoint": ("aw",),
     "iter": ("it",),
-    "self": (),
 }
 
 _BY_NAME = {alias: name for name, aliases in _NAMES.items() for alias in (name, *aliases)}

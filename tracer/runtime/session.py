@@ -109,7 +109,8 @@ class Session:
     def _waits_for_events(self) -> bool:
         """A program of BEGIN and END probes only is done once BEGIN has run (bpftrace 0.24),
         unless there is a command (-c) or a process (-p) to wait for."""
-        attached = any(not site.target.provider.trigger for site in self.compiled.sites)
+        attached = any(site.target.provider.trigger in (None, "signal")
+                       for site in self.compiled.sites)
         return attached or self.child is not None or self.options.target_pid is not None
 
     def close(self) -> None:
@@ -146,8 +147,12 @@ class Session:
             if self.options.verbose and not site.target.provider.trigger:
                 self.options.notice(f"attached {site.target.name}")
 
-    def _run_trigger(self, trigger: str) -> None:
+    def _run_trigger(self, trigger: str, target: Optional[str] = None) -> None:
+        """Run the probes user space fires itself: BEGIN, END, or the self:signal probes of
+        one signal (``target``)."""
         for site in self.compiled.sites:
+            if target is not None and site.target.name != target:
+                continue
             if site.target.provider.trigger == trigger and not (
                     trigger == "begin" and self._exit_requested):
                 run_once(self.program.functions[site.index], site.target.name)
@@ -166,13 +171,20 @@ class Session:
         # SIGHUP (the terminal or the ssh session went away, or a supervisor asks) ends tracing
         # as Ctrl-C does, maps printed; bpftrace 0.17 and 0.26 just die of it, printing nothing.
         stops = dict.fromkeys((signal.SIGINT, signal.SIGTERM, signal.SIGHUP), stop)
-        with SignalWakeup(self.ring, {**stops,
+        # self:signal probes: the handler only notes the signal; the loop runs the probes.
+        received: list[str] = []
+        own = {getattr(signal, site.target.parts[0]):
+               lambda signum, frame: received.append(signal.Signals(signum).name)
+               for site in self.compiled.sites if site.target.provider.trigger == "signal"}
+        with SignalWakeup(self.ring, {**stops, **own,
                                       signal.SIGCHLD: lambda signum, frame: None}) as wakeup:
             if target is not None and target.fd is not None:
                 self.ring.wake_on(target.fd)
             next_loss_check = 0.0
             try:
                 while not (self.stopping or self._exit_requested):
+                    while received:
+                        self._run_trigger("signal", f"self:signal:{received.pop(0)}")
                     read = self.events.read(BATCH)
                     now = time.monotonic()
                     if now >= next_loss_check:  # a few syscalls: not after every batch
