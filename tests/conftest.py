@@ -201,6 +201,23 @@ def as_026():
 
 
 @pytest.fixture
+def same_as_bpftrace(run_bpftrace, run_tracer, as_026):
+    """``check(*args, rewrites=[])``: bpftrace and tracer run with the same arguments; tracer
+    must exit as bpftrace did (which must accept the program) and print the same stdout, with
+    0.17's named differences from 0.26 rewritten (``rewrite_to_026``)."""
+
+    def check(*args, rewrites=()) -> None:
+        want = run_bpftrace(*args)
+        assert want.returncode == 0, f"bpftrace refused the program:\n{want.stderr}"
+        got = run_tracer(*args)
+        assert "Traceback" not in got.stderr, got.stderr
+        assert (got.returncode, got.stdout) == (want.returncode,
+                                                as_026(want.stdout, rewrites)), got.stderr
+
+    return check
+
+
+@pytest.fixture
 def run_bpftrace():
     """``run(*args, timeout=60, input=None, cwd=None)``: the reference ``bpftrace ARGS``."""
 

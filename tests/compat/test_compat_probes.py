@@ -33,15 +33,8 @@ PROGRAMS = [
 
 @pytest.mark.parametrize("program, command, rewrites",
                          [pytest.param(p, c, r[0] if r else [], id=i) for i, p, c, *r in PROGRAMS])
-def test_same_stdout_as_bpftrace(run_bpftrace, run_tracer, as_026, workload, program, command,
-                                 rewrites):
+def test_same_stdout_as_bpftrace(same_as_bpftrace, workload, program, command, rewrites):
     name, *args = command
     path = workload(name)
-    program = program.replace("{bin}", path)
-    cmd = " ".join([path, *args])
-    want = run_bpftrace("-c", cmd, "-e", program)
-    assert want.returncode == 0, f"bpftrace refused the program:\n{want.stderr}"
-    got = run_tracer("-c", cmd, "-e", program)
-    assert "Traceback" not in got.stderr, got.stderr
-    assert (got.returncode, got.stdout) == (want.returncode, as_026(want.stdout, rewrites)), \
-        got.stderr
+    same_as_bpftrace("-c", " ".join([path, *args]), "-e", program.replace("{bin}", path),
+                     rewrites=rewrites)

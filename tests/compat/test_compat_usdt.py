@@ -49,17 +49,10 @@ def usdt_bin(build_workload):
 @pytest.mark.parametrize("program, build, rewrites",
                          [pytest.param(p, b, r[0] if r else [], id=i)
                           for i, p, b, *r in PROGRAMS])
-def test_same_stdout_as_bpftrace(run_bpftrace, run_tracer, as_026, usdt_bin, program, build,
-                                 rewrites):
+def test_same_stdout_as_bpftrace(same_as_bpftrace, usdt_bin, program, build, rewrites):
     path = usdt_bin(build)
-    program = program.replace("{bin}", path)
-    cmd = f"{path} {N}"
-    want = run_bpftrace("-c", cmd, "-e", program)
-    assert want.returncode == 0, f"bpftrace refused the program:\n{want.stderr}"
-    got = run_tracer("-c", cmd, "-e", program)
-    assert "Traceback" not in got.stderr, got.stderr
-    assert (got.returncode, got.stdout) == (want.returncode, as_026(want.stdout, rewrites)), \
-        got.stderr
+    same_as_bpftrace("-c", f"{path} {N}", "-e", program.replace("{bin}", path),
+                     rewrites=rewrites)
 
 
 @pytest.mark.parametrize("pattern", ["usdt:{bin}:*", "usdt:{bin}:*o*", "U:{bin}:tk:loop"])
