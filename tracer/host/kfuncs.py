@@ -63,5 +63,13 @@ def _kallsyms_text() -> list[tuple[str, Optional[str]]]:
     return found
 
 
+@functools.lru_cache(maxsize=1)
+def text_symbols() -> frozenset[tuple[str, Optional[str]]]:
+    """Every function of kallsyms: a kprobe can be placed on functions ftrace leaves out of its
+    list (system call wrappers on some kernels), so a name given whole is looked up here too."""
+    return frozenset(_kallsyms_text())
+
+
 def exists(name: str, module: Optional[str] = None) -> bool:
-    return any(n == name and (module is None or m == module) for n, m in kernel_functions())
+    return any(n == name and (module is None or m == module)
+               for n, m in (*kernel_functions(), *text_symbols()))

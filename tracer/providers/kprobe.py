@@ -59,10 +59,14 @@ class KprobeProvider(Provider):
                            hint="kprobe:FUNCTION+OFFSET, without wildcards")
             return []
         functions = kfuncs.kernel_functions()
-        matches = sorted({n for n, mod in functions
-                          if fnmatch.fnmatchcase(n, name) and (module is None or
-                                                               fnmatch.fnmatchcase(mod or "",
-                                                                                   module))})
+        if has_wildcard(name) or (module is not None and has_wildcard(module)):
+            # Wildcards expand over the functions that can be traced.
+            matches = sorted({n for n, mod in functions
+                              if fnmatch.fnmatchcase(n, name) and (module is None or
+                                                                   fnmatch.fnmatchcase(mod or "",
+                                                                                       module))})
+        else:
+            matches = [name] if kfuncs.exists(name, module) else []
         if not matches:
             ctx.missing(reporter, span, f"{self.name}: no kernel function {name}"
                         + (f" in module {module}" if module else ""),
