@@ -103,6 +103,15 @@ def test_rawtracepoint_args_are_the_events_arguments(run_tracer, workload):
     _ok(proc, "\n\n@[rawtracepoint:sys_enter]: 77\n")
 
 
+def test_rawtracepoint_argument_past_the_events_says_so(run_tracer):
+    # sys_enter passes two arguments: the kernel refuses a program that reads a sixth.
+    proc = run_tracer("-e", "rawtracepoint:sys_enter { @ = arg5; exit(); }")
+    assert proc.returncode == 1 and proc.stdout == "", proc.stderr
+    assert proc.stderr.endswith(
+        "tracer: error: cannot attach rawtracepoint:sys_enter: Invalid argument\n"
+        "hint: the program reads more arguments (argN) than rawtracepoint:sys_enter passes\n")
+
+
 def test_software_minor_faults_between_markers(run_tracer, workload):
     # The workload touches 300 fresh pages between two getppid() calls: exactly 300 faults.
     prog = ("tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @on = @on ? 0 : 1; }"

@@ -111,6 +111,9 @@ class Provider:
     # The builtins ``builtin`` answers for ("argN" stands for arg0, arg1 ...): for the message
     # that names where a builtin can be used.
     builtin_names: tuple[str, ...] = ()
+    # What an attach error (by errno) most likely means for this probe type, where it says
+    # more than the runtime's general hints; "{name}" is the probe.
+    attach_hints: dict[int, str] = {}
 
     def expand(self, parts: list[str], span: Span, reporter: Reporter,
                ctx: ExpandContext) -> list[Target]:

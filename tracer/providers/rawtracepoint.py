@@ -9,6 +9,7 @@ built on ``raw_syscalls`` and have no raw form. Attached with BPF_RAW_TRACEPOINT
 from __future__ import annotations
 
 import difflib
+import errno
 import fnmatch
 
 from ..builtins import Builtin
@@ -32,6 +33,7 @@ class RawTracepointProvider(Provider):
     aliases = ("rt",)
     prog_type = "RAW_TRACEPOINT"
     builtin_names = ("argN",)
+    attach_hints = {errno.EINVAL: "the program reads more arguments (argN) than {name} passes"}
     list_group = "kernel"
 
     def expand(self, parts, span, reporter, ctx):

@@ -63,9 +63,10 @@ class LoadedProgram:
                 pid = traced_pid if attachment.per_process and traced_pid else -1
                 self._attachments += perf.attach(prog_fd, attachment, pid)
         except perf.AttachError as err:
+            hint = site.target.provider.attach_hints.get(err.errno) or \
+                ATTACH_HINTS.get(err.errno, DEFAULT_ATTACH_HINT)
             raise TracerError(f"cannot attach {site.target.name}: {err}",
-                              hint=ATTACH_HINTS.get(err.errno, DEFAULT_ATTACH_HINT).format(
-                                  name=site.target.name)) from None
+                              hint=hint.format(name=site.target.name)) from None
 
     def stop(self) -> None:
         """Detach every probe: none fires from now on. (Disabling a tracepoint's perf event
