@@ -97,10 +97,12 @@ def test_uprobe_with_p_follows_that_process_only(live, workload):
 @pytest.mark.skipif(GETPPID_NR is None, reason="getppid's number is known on x86_64 and aarch64")
 def test_rawtracepoint_args_are_the_events_arguments(run_tracer, workload):
     # sys_enter(regs, id): arg1 is the system call's number.
+    # args.id is the same argument by the name the kernel's BTF gives it.
     proc = run_tracer("-c", f"{workload('tk_loop')} 77", "-e",
                       f"rawtracepoint:sys_enter /pid == cpid && arg1 == {GETPPID_NR}/"
-                      f" {{ @[probe] = count(); }}")
-    _ok(proc, "\n\n@[rawtracepoint:sys_enter]: 77\n")
+                      f" {{ @[probe] = count(); }}"
+                      f" rt:sys_enter /pid == cpid && args.id == {GETPPID_NR}/ {{ @named = count(); }}")
+    _ok(proc, "\n\n@[rawtracepoint:sys_enter]: 77\n@named: 77\n")
 
 
 def test_rawtracepoint_argument_past_the_events_says_so(run_tracer):

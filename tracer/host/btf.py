@@ -18,6 +18,8 @@ VMLINUX = "/sys/kernel/btf/vmlinux"
 # enum btf_kind
 INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, \
     FUNC_PROTO, VAR, DATASEC, FLOAT, DECL_TAG, TYPE_TAG, ENUM64 = range(1, 20)
+# C's own spelling of a type BTF names otherwise, as bpftrace shows it.
+C_NAMES = {"_Bool": "bool"}
 # Kinds that only qualify or rename the type they point to.
 TRANSPARENT = {TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG}
 
@@ -66,7 +68,29 @@ class Btf:
         type_id = self.lib.btf__find_by_name_kind(self.handle, name.encode(), FUNC)
         if type_id <= 0:
             return None
-        proto_id = self.type(type_id).size_or_type
+        params, returns = self._prototype(self.type(type_id).size_or_type)
+        return Function(name, type_id, params, returns)
+
+    def raw_tracepoint(self, event: str) -> Optional[Function]:
+        """A trace event's own arguments, as a raw tracepoint receives them. The kernel's
+        __bpf_trace_EVENT function takes the probe's private data, then the arguments, by
+        name; where BTF lacks it, the typedef btf_trace_EVENT (a pointer to such a function's
+        type) still gives their types."""
+        named = self.find_function(f"__bpf_trace_{event}")
+        if named is not None and named.params:
+            return Function(event, named.btf_id, named.params[1:], named.returns)
+        type_id = self.lib.btf__find_by_name_kind(self.handle, f"btf_trace_{event}".encode(),
+                                                  TYPEDEF)
+        if type_id <= 0:
+            return None
+        pointer = self.type(self.type(type_id).size_or_type)
+        if (pointer.info >> 24) & 0x1F != PTR:
+            return None
+        params, returns = self._prototype(pointer.size_or_type)
+        return Function(event, type_id, params[1:], returns)
+
+    def _prototype(self, proto_id: int) -> tuple[tuple[tuple[str, ValueType], ...], ValueType]:
+        """A function prototype's (parameters, return type)."""
         proto = self.type(proto_id)
         count = proto.info & 0xFFFF
         base = ctypes.addressof(proto) + ctypes.sizeof(_BtfType)
@@ -76,7 +100,7 @@ class Btf:
             if p.type == 0:  # "..." of a variadic function: nothing to name
                 continue
             params.append((self.name(p.name_off) or f"arg{i}", self.value_type(p.type)))
-        return Function(name, type_id, tuple(params), self.value_type(proto.size_or_type))
+        return tuple(params), self.value_type(proto.size_or_type)
 
     def function_names(self) -> list[str]:
         """Every function BTF describes (what fentry can attach to), sorted."""
@@ -97,7 +121,7 @@ class Btf:
             if kind == INT:
                 encoding = ctypes.c_uint32.from_address(ctypes.addressof(t) +
                                                         ctypes.sizeof(_BtfType)).value
-                name = self.name(t.name_off)
+                name = C_NAMES.get(self.name(t.name_off), self.name(t.name_off))
                 return ValueType("int", t.size_or_type, bool(encoding >> 24 & 1), c_name=name)
             if kind in (ENUM, ENUM64):
                 return ValueType("int", t.size_or_type, False, c_name=self._c_name(type_id))
@@ -120,6 +144,8 @@ class Btf:
                 continue
             if kind == PTR:
                 return " ".join(words + [self._c_name(t.size_or_type) + " *"])
+            if kind == INT:
+                name = C_NAMES.get(name, name)
             prefix = {STRUCT: "struct ", UNION: "union ", ENUM: "enum ", ENUM64: "enum ",
                       FWD: "struct "}.get(kind, "")
             return " ".join(words + [prefix + (name or "<anon>")])

@@ -36,6 +36,19 @@ def value_type(value: btf.ValueType):
     return None
 
 
+def word_arg_fields(function: btf.Function) -> dict[str, ArgField]:
+    """``args`` of a probe whose context is the array of a function's arguments, one 64-bit
+    word each (fentry, fexit, raw tracepoints): each parameter, typed as BTF declares it."""
+    return {name: ArgField(name, value_type(value), 8 * i, 8, f"{value.c_name} {name}")
+            for i, (name, value) in enumerate(function.params)}
+
+
+def emit_word_arg(gen, field: ArgField) -> str:
+    # Each argument is a 64-bit word of the context, whatever its C type.
+    ctype = field.type.ctype if isinstance(field.type, IntType) else "u64"
+    return f"(({ctype})*(u64 *)((char *)ctx + {field.offset}))"
+
+
 class FentryProvider(Provider):
     name = "fentry"
     aliases = ("f", "kfunc")
@@ -69,15 +82,10 @@ class FentryProvider(Provider):
         return targets
 
     def arg_fields(self, target: Target) -> Optional[dict[str, ArgField]]:
-        function = target.parts[0]
-        fields = {name: ArgField(name, value_type(value), 8 * i, 8, f"{value.c_name} {name}")
-                  for i, (name, value) in enumerate(function.params)}
-        return fields
+        return word_arg_fields(target.parts[0])
 
     def emit_arg(self, gen, field: ArgField) -> str:
-        # Each argument is a 64-bit word of the context, whatever its C type.
-        ctype = field.type.ctype if isinstance(field.type, IntType) else "u64"
-        return f"(({ctype})*(u64 *)((char *)ctx + {field.offset}))"
+        return emit_word_arg(gen, field)
 
     def builtin(self, name, target):
         if name == "func":

@@ -2,7 +2,8 @@
 before the kernel has built its record, with the event's own arguments.
 
 ``argN`` is the Nth argument the kernel passes to the trace event (a 64-bit word each, read
-straight from the context). The events are tracefs's, less the per-system-call ones, which are
+straight from the context), and ``args.NAME`` the same argument by the name and type the
+kernel's BTF gives it (``args.prev`` of sched_switch is a ``struct task_struct *``). The events are tracefs's, less the per-system-call ones, which are
 built on ``raw_syscalls`` and have no raw form. Attached with BPF_RAW_TRACEPOINT_OPEN.
 """
 
@@ -12,11 +13,14 @@ import difflib
 import errno
 import fnmatch
 
+from typing import Optional
+
 from ..builtins import Builtin
-from ..host import tracefs
+from ..host import btf, tracefs
 from ..types import UINT64
-from .base import Provider, RawTracepoint, Target
-from .listed import ListPattern, simple_listing
+from .base import ArgField, Provider, RawTracepoint, Target
+from .fentry import emit_word_arg, word_arg_fields
+from .listed import Listed, ListPattern, simple_listing
 from .tracepoint import has_wildcard
 
 MAX_ARGS = 12  # the most arguments a raw tracepoint passes to a program
@@ -53,6 +57,16 @@ class RawTracepointProvider(Provider):
         module = f"{parts[0]}:" if len(parts) == 2 else ""
         return [Target(self, f"rawtracepoint:{module}{m}", (m,)) for m in matches]
 
+    def arg_fields(self, target: Target) -> Optional[dict[str, ArgField]]:
+        """``args.NAME``: the event's arguments as the kernel's BTF names and types them
+        (bpftrace 0.26); None where the kernel has no BTF for it."""
+        kernel = btf.vmlinux()
+        function = kernel.raw_tracepoint(target.parts[0]) if kernel is not None else None
+        return word_arg_fields(function) if function is not None else None
+
+    def emit_arg(self, gen, field: ArgField) -> str:
+        return emit_word_arg(gen, field)
+
     def builtin(self, name, target):
         if name.startswith("arg") and name[3:].isdigit() and int(name[3:]) < MAX_ARGS:
             offset = 8 * int(name[3:])
@@ -68,7 +82,19 @@ class RawTracepointProvider(Provider):
         # matched, since the module is not checked when attaching either.
         if pattern.has_parts():
             pattern = ListPattern(pattern.parts[-1])
-        return simple_listing(self.name, pattern, raw_events())
+        listed = simple_listing(self.name, pattern, raw_events())
+        kernel = btf.vmlinux()
+        if not verbose or kernel is None:
+            return listed
+        # -lv: the event's arguments as args names them.
+        return [Listed(item.name, _params(kernel, item.name.split(":", 1)[1]))
+                for item in listed]
+
+
+def _params(kernel, event: str) -> tuple[str, ...]:
+    function = kernel.raw_tracepoint(event)
+    return tuple(f"{value.c_name} {name}" for name, value in function.params) if function \
+        else ()
 
 
 def _nearest(wanted: str, events: list[str]):
