@@ -55,6 +55,7 @@ class Session:
         # output is wanted again.
         self.discarding = False
         self.exit_code = 0
+        self._signals_received: list[str] = []  # self:signal probes' signals not yet run
         self._lost_reported = 0  # events lost so far that the output has been told of
         self.config = compiled.config
         self._symbols = None
@@ -69,6 +70,10 @@ class Session:
     def run(self) -> int:
         kernel.prepare(self.options.notice)
         self._refuse_unattachable()
+        # self:signal probes' signals are caught from before BEGIN on: one sent as soon as
+        # BEGIN has said it is ready must not end tracer. The loop runs their probes.
+        for signum in self._self_signals:
+            signal.signal(signum, self._note_signal)
         try:
             self._load()
             self._attach_all()
@@ -97,6 +102,14 @@ class Session:
         finally:
             self.close()
         return self.exit_code
+
+    @property
+    def _self_signals(self) -> set[int]:
+        return {getattr(signal, site.target.parts[0]) for site in self.compiled.sites
+                if site.target.provider.trigger == "signal"}
+
+    def _note_signal(self, signum, frame) -> None:
+        self._signals_received.append(signal.Signals(signum).name)
 
     def _refuse_unattachable(self) -> None:
         """Before anything is compiled or attached: every probe the running kernel cannot
@@ -172,10 +185,7 @@ class Session:
         # as Ctrl-C does, maps printed; bpftrace 0.17 and 0.26 just die of it, printing nothing.
         stops = dict.fromkeys((signal.SIGINT, signal.SIGTERM, signal.SIGHUP), stop)
         # self:signal probes: the handler only notes the signal; the loop runs the probes.
-        received: list[str] = []
-        own = {getattr(signal, site.target.parts[0]):
-               lambda signum, frame: received.append(signal.Signals(signum).name)
-               for site in self.compiled.sites if site.target.provider.trigger == "signal"}
+        own = dict.fromkeys(self._self_signals, self._note_signal)
         with SignalWakeup(self.ring, {**stops, **own,
                                       signal.SIGCHLD: lambda signum, frame: None}) as wakeup:
             if target is not None and target.fd is not None:
@@ -183,8 +193,9 @@ class Session:
             next_loss_check = 0.0
             try:
                 while not (self.stopping or self._exit_requested):
-                    while received:
-                        self._run_trigger("signal", f"self:signal:{received.pop(0)}")
+                    while self._signals_received:
+                        name = self._signals_received.pop(0)
+                        self._run_trigger("signal", f"self:signal:{name}")
                     read = self.events.read(BATCH)
                     now = time.monotonic()
                     if now >= next_loss_check:  # a few syscalls: not after every batch
