@@ -167,7 +167,11 @@ def test_ctrl_c_during_a_flood_stops_at_once_and_memory_stays_flat(spinner):
 
     assert b"Traceback" not in err.tail, err.tail
     assert status == 0, err.tail
-    assert took < 1.0, f"tracer took {took:.2f} s to stop after SIGINT"
+    # Stopping detaches at once, then prints what the ring buffer already held (up to 16 MiB,
+    # about a million lines of this flood): measured 0.75 s on a 2-core VM (0.06-0.26 s on an
+    # idle one), and 1.02 s while the rest of the suite loaded it. What this guards against is
+    # waiting on the flood itself, which would take until the 5 s timeout above.
+    assert took < 2.0, f"tracer took {took:.2f} s to stop after SIGINT"
     assert printed_before_stop > 100_000, "the flood did not reach the output"
     assert out.tail.endswith(b"\n\n\n"), out.tail  # the last event line, then the end of trace
     growth_kb = rss_at_2s - rss_at_1s
