@@ -104,9 +104,12 @@ class ExpandContext:
 class Provider:
     name: str = ""
     aliases: tuple[str, ...] = ()
-    prog_type: str = ""  # the kernel's program type: "TRACEPOINT", "PERF_EVENT", "RAW_TRACEPOINT"
+    # The kernel's program type: "TRACEPOINT", "PERF_EVENT", "RAW_TRACEPOINT", "KPROBE" (uprobes
+    # too), "TRACING" (fentry).
+    prog_type: str = ""
     context_type: str = "void"  # the C type the probe function's ctx points to
-    # "begin" or "end" for probes that user space runs itself rather than the kernel.
+    # "begin", "end" or "signal" (self:signal) for probes that user space runs itself rather
+    # than the kernel.
     trigger: Optional[str] = None
     # The builtins ``builtin`` answers for ("argN" stands for arg0, arg1 ...): for the message
     # that names where a builtin can be used.
