@@ -68,7 +68,7 @@ def _compile(text: str, name: str, options: CompileOptions,
         expand_macros(program, reporter)
         reporter.raise_if_errors()
         context = ExpandContext(options.notice, options.verbose, config.missing_probes,
-                                options.target_pid, options.has_child, options.unsafe)
+                                options.target_pid, options.has_child)
         sites = expand_probes(program, reporter, context)
         reporter.raise_if_errors()
         facts = check_program(sites, options, config, reporter)

@@ -79,8 +79,8 @@ def bcc() -> Support:
     library = next((os.path.join(d, "libbcc.so.0") for d in LIBBCC_DIRS
                     if os.path.exists(os.path.join(d, "libbcc.so.0"))), None)
     if library is None:
-        return Support(False, f"BCC's Python module is there but its library libbcc.so.0 is "
-                              f"not", "install libbpfcc (python3-bpfcc depends on it)")
+        return Support(False, "BCC's Python module is there but its library libbcc.so.0 is "
+                              "not", "install libbpfcc (python3-bpfcc depends on it)")
     return Support(True, f"BCC {version or '(version unknown)'}, {os.path.dirname(spec.origin)}")
 
 

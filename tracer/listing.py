@@ -20,8 +20,7 @@ from typing import Optional
 from .diagnostics import TracerError
 from .providers import REGISTRY, Registry
 from .providers.base import Provider
-from .providers.listed import ListPattern
-from .providers.tracepoint import has_wildcard
+from .providers.listed import ListPattern, has_wildcard
 from .providers.unsupported import unsupported_probe_type
 
 EVERYTHING = "*:*"

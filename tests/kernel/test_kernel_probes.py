@@ -11,7 +11,6 @@ anything is loaded, with the reason and an alternative; the second kernel's test
 
 from __future__ import annotations
 
-import os
 import platform
 import re
 import subprocess

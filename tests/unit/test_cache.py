@@ -388,7 +388,11 @@ def test_the_parser_cache_follows_the_same_trust_rule(tmp_path, monkeypatch, mod
 
 def test_headers_tracer_chose_itself_do_not_change_the_key_but_a_users_do(tmp_path, monkeypatch):
     from tracer.runtime import kernel
-    monkeypatch.delenv("BCC_KERNEL_SOURCE", raising=False)
+    # _point_bcc_at sets BCC_KERNEL_SOURCE in os.environ; delenv of an unset variable records
+    # nothing to undo, so set it first, or the tmp tree leaks into later tests' tracer runs
+    # (which then fail to compile).
+    monkeypatch.setenv("BCC_KERNEL_SOURCE", "")
+    monkeypatch.delenv("BCC_KERNEL_SOURCE")
     before = kernel.headers_identity()
     monkeypatch.setattr(kernel, "_chosen_source", None)
     kernel._point_bcc_at(str(tmp_path))  # as ensure_kernel_headers does after a first compile

@@ -12,7 +12,7 @@ import pytest
 from tracer import listing
 from tracer.diagnostics import TracerError
 from tracer.host import btf, features, kfuncs, tracefs
-from tracer.providers import REGISTRY, Registry
+from tracer.providers import Registry
 from tracer.providers import unsupported
 from tracer.providers.base import Provider
 from tracer.providers.listed import Listed, ListPattern, simple_listing, with_empty_last_part

@@ -17,7 +17,6 @@ import os
 import platform
 import struct
 from dataclasses import dataclass
-from typing import Optional
 
 # Syscall numbers by architecture; neither call has a libc wrapper.
 BPF_NR = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "loongarch64": 280, "ppc64le": 361,
@@ -111,16 +110,3 @@ def open_perf_event(perf_type: int, config: int) -> Answer:
                        ctypes.c_int(-1), ctypes.c_ulong(1 << 3))  # PERF_FLAG_FD_CLOEXEC
     return _closed(fd, err)
 
-
-def vmlinux_btf_id(function: str, attach_type: int) -> Optional[int]:
-    """The BTF type id of a kernel function, as fentry/fexit programs name their target
-    (libbpf reads /sys/kernel/btf/vmlinux for it); None where libbpf or the function is
-    missing."""
-    try:
-        lib = ctypes.CDLL("libbpf.so.1")
-        find = lib.libbpf_find_vmlinux_btf_id
-    except (OSError, AttributeError):
-        return None
-    find.argtypes, find.restype = [ctypes.c_char_p, ctypes.c_int], ctypes.c_int
-    found = find(function.encode(), attach_type)
-    return found if found > 0 else None

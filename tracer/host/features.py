@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import bpfprobe, pmu
+from . import btf as btf_types
 from . import tracefs as tracefs_files
 
 
@@ -299,8 +300,7 @@ def kprobes() -> Support:
     number = pmu.pmu_type("kprobe")
     if number is not None:
         return Support(True, f"the kernel has the kprobe event source (PMU type {number})")
-    return Support(False, "the kernel has no kprobe event source: it was built without "
-                          "CONFIG_KPROBES",
+    return Support(False, "this kernel was built without kprobes (CONFIG_KPROBES is off)",
                    "trace with tracepoint: or rawtracepoint: probes instead, or boot a kernel "
                    "with CONFIG_KPROBES=y")
 
@@ -347,12 +347,13 @@ def fentry() -> Support:
     if not btf().ok:
         return Support(False, "fentry and fexit name kernel functions through BTF, which "
                               "this kernel lacks", btf().remedy)
-    target = bpfprobe.vmlinux_btf_id("vfs_read", BPF_TRACE_FENTRY)
+    kernel = btf_types.vmlinux()
+    target = kernel.find_function("vfs_read") if kernel is not None else None
     if target is None:
         return Support(False, "cannot tell: vfs_read was not found in the kernel's BTF "
                               "(libbpf is needed to look it up)", "install libbpf1")
     answer = bpfprobe.load_program(BPF_PROG_TYPE_TRACING, bpfprobe.MOV_R0_0 + bpfprobe.EXIT,
-                                   attach_type=BPF_TRACE_FENTRY, attach_btf_id=target)
+                                   attach_type=BPF_TRACE_FENTRY, attach_btf_id=target.btf_id)
     if answer.ok:
         return Support(True, "an fentry program on vfs_read loads (BPF trampolines)")
     said = answer.log.strip().splitlines()[-1] if answer.log.strip() else "before verifying it"
@@ -365,9 +366,10 @@ def fentry() -> Support:
 def hardware_counters() -> Support:
     if pmu.has_hardware_counters():
         return Support(True, "the processor's counters are visible (a cpu PMU)")
-    return Support(False, "no hardware performance counters (no cpu PMU in "
-                          f"{pmu.DEVICES}; virtual machines often hide them)",
-                   "use profile: or software: probes, which need no counters")
+    return Support(False, "this machine shows no hardware performance counters (no cpu PMU "
+                          f"in {pmu.DEVICES}; virtual machines often hide them)",
+                   "count in software instead: profile:hz:99 samples every CPU, and software: "
+                   "events (cpu-clock, page-faults, context-switches ...) need no counters")
 
 
 @functools.lru_cache(maxsize=None)

@@ -48,7 +48,8 @@ def _filter_functions() -> Optional[list[tuple[str, Optional[str]]]]:
     return found
 
 
-def _kallsyms_text() -> list[tuple[str, Optional[str]]]:
+@functools.lru_cache(maxsize=1)
+def _kallsyms_text() -> tuple[tuple[str, Optional[str]], ...]:
     found = []
     try:
         with open(KALLSYMS, encoding="utf-8", errors="surrogateescape") as f:
@@ -60,16 +61,20 @@ def _kallsyms_text() -> list[tuple[str, Optional[str]]]:
                 found.append((words[2], module))
     except OSError:
         pass
-    return found
+    return tuple(found)
 
 
 @functools.lru_cache(maxsize=1)
-def text_symbols() -> frozenset[tuple[str, Optional[str]]]:
-    """Every function of kallsyms: a kprobe can be placed on functions ftrace leaves out of its
-    list (system call wrappers on some kernels), so a name given whole is looked up here too."""
-    return frozenset(_kallsyms_text())
+def _modules_by_name() -> dict[str, set[Optional[str]]]:
+    """Function name -> the modules (None: the kernel itself) that have one so named, from
+    both lists: a kprobe can be placed on functions ftrace leaves out of its list (system
+    call wrappers on some kernels), so a name given whole is looked up in kallsyms too."""
+    found: dict[str, set[Optional[str]]] = {}
+    for name, module in (*kernel_functions(), *_kallsyms_text()):
+        found.setdefault(name, set()).add(module)
+    return found
 
 
 def exists(name: str, module: Optional[str] = None) -> bool:
-    return any(n == name and (module is None or m == module)
-               for n, m in (*kernel_functions(), *text_symbols()))
+    modules = _modules_by_name().get(name, ())
+    return bool(modules) and (module is None or module in modules)

@@ -70,8 +70,8 @@ def require() -> str:
     """The tracefs directory to read, or an error that says how to make one."""
     path = _override or mounted()
     if path is None:
-        raise TracerError(f"tracefs is not mounted, and the kernel describes its trace events "
-                          f"only there", hint=f"mount it: mount -t tracefs nodev {TRACING} (a "
+        raise TracerError("tracefs is not mounted, and the kernel describes its trace events "
+                          "only there", hint=f"mount it: mount -t tracefs nodev {TRACING} (a "
                                               f"run without -d mounts it by itself)")
     return path
 

@@ -79,6 +79,13 @@ class Unsupported:
     why: str
     instead: str
 
+    @classmethod
+    def unless(cls, support, instead: Optional[str] = None) -> Optional["Unsupported"]:
+        """A refusal in the words of ``host.features`` (which ``tracer doctor`` prints too),
+        or None where the feature works; ``instead`` replaces its remedy where the probe knows
+        a better one."""
+        return None if support.ok else cls(support.why, instead or support.remedy)
+
 
 @dataclass
 class ExpandContext:
@@ -90,7 +97,6 @@ class ExpandContext:
     # The process given with -p: user binaries and libraries are found as it sees them.
     target_pid: Optional[int] = None
     has_child: bool = False  # -c: there will be a process to follow
-    unsafe: bool = False  # --unsafe: probes at bare addresses are allowed
 
     def missing(self, reporter: Reporter, span: Span, message: str, hint=None) -> None:
         """An attach point that matches nothing: an error, a warning or nothing at all, as

@@ -19,8 +19,7 @@ from ..host import btf, features
 from ..types import INT8, IntType, PointerType
 from .base import ArgField, Provider, RawTracepoint, Target, Unsupported
 from .registers import traced_function_builtin
-from .listed import Listed, ListPattern
-from .tracepoint import has_wildcard
+from .listed import Listed, ListPattern, has_wildcard
 
 BPF_TRACE_FENTRY, BPF_TRACE_FEXIT = 24, 25
 CHAR_TYPES = {"char", "const char", "unsigned char", "const unsigned char", "signed char"}
@@ -100,8 +99,7 @@ class FentryProvider(Provider):
         return RawTracepoint(None)
 
     def unsupported(self, target):
-        support = features.fentry()
-        return None if support.ok else Unsupported(support.why, support.remedy)
+        return Unsupported.unless(features.fentry())
 
     @property
     def list_group(self):

@@ -19,11 +19,10 @@ import fnmatch
 import re
 from typing import Optional
 
-from ..host import kfuncs, pmu, tracefs
+from ..host import features, kfuncs, pmu, tracefs
 from .base import PerfEvent, Provider, Target, Unsupported
-from .listed import simple_listing
+from .listed import has_wildcard, simple_listing
 from .registers import function_builtin, traced_function_builtin
-from .tracepoint import has_wildcard
 
 OFFSET_RE = re.compile(r"^(?P<name>[^+]+)(?:\+(?P<offset>0[xX][0-9a-fA-F]+|\d+))?$")
 # Prefixes the kernel puts on a system call's functions: what is left is the call's name.
@@ -88,11 +87,9 @@ class KprobeProvider(Provider):
         return PerfEvent(pmu.pmu_type("kprobe") or 0, config, target=function, config2=offset)
 
     def unsupported(self, target):
-        if pmu.pmu_type("kprobe") is not None:
-            return None
-        return Unsupported(
-            "this kernel was built without kprobes (CONFIG_KPROBES is off)",
-            alternatives(target.parts[0], self.returns))
+        support = features.kprobes()
+        return Unsupported.unless(support, None if support.ok
+                                  else alternatives(target.parts[0], self.returns))
 
     def listing(self, pattern, verbose=False):
         # FUNCTION, or MODULE:FUNCTION for the functions of modules (as kprobe:MODULE:FN

@@ -18,6 +18,11 @@ from dataclasses import dataclass
 from typing import Iterable
 
 
+def has_wildcard(text: str) -> bool:
+    """Whether an attach point's part or a listing's pattern matches more than one name."""
+    return any(ch in text for ch in "*?[")
+
+
 @dataclass(frozen=True)
 class Listed:
     """One probe a listing shows: its full name as a probe is written

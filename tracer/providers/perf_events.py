@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..host import pmu
+from ..host import features
 from ..literals import LiteralError, parse_int
 from ..machine import online_cpu_numbers
 from .base import PerfEvent, Provider, Target, Unsupported
@@ -185,10 +185,4 @@ class HardwareProvider(CountedEventProvider):
     events = HARDWARE_EVENTS
 
     def unsupported(self, target):
-        if pmu.has_hardware_counters():
-            return None
-        return Unsupported(
-            "this machine shows no hardware performance counters (no cpu PMU in "
-            "/sys/bus/event_source/devices; virtual machines often hide them)",
-            "count in software instead: profile:hz:99 samples every CPU, and software: events "
-            "(cpu-clock, page-faults, context-switches ...) need no counters")
+        return Unsupported.unless(features.hardware_counters())

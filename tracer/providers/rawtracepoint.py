@@ -20,8 +20,7 @@ from ..host import btf, tracefs
 from ..types import UINT64
 from .base import ArgField, Provider, RawTracepoint, Target
 from .fentry import emit_word_arg, word_arg_fields
-from .listed import Listed, ListPattern, simple_listing
-from .tracepoint import has_wildcard
+from .listed import Listed, ListPattern, has_wildcard, simple_listing
 
 MAX_ARGS = 12  # the most arguments a raw tracepoint passes to a program
 

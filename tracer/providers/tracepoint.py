@@ -17,13 +17,9 @@ from ..diagnostics import TracerError
 from ..host import tracefs
 from ..types import IntType, StringType
 from .base import ArgField, PerfEvent, Provider, Target
-from .listed import Listed
+from .listed import Listed, has_wildcard
 
 PERF_TYPE_TRACEPOINT = 2
-
-
-def has_wildcard(text: str) -> bool:
-    return any(ch in text for ch in "*?[")
 
 
 class TracepointProvider(Provider):

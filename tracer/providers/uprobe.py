@@ -18,12 +18,11 @@ import os
 import re
 from typing import Optional
 
-from ..host import binaries, pmu
+from ..host import binaries, features, pmu
 from ..symbols.elf import ElfSymbols, read_elf_symbols
 from .base import PerfEvent, Provider, Target, Unsupported, constant_string
-from .listed import ListPattern, simple_listing
+from .listed import ListPattern, has_wildcard, simple_listing
 from .registers import function_builtin
-from .tracepoint import has_wildcard
 from .user_listing import listed_files
 
 LOCATION_RE = re.compile(r"^(?P<name>[^+]+?)(?:\+(?P<offset>0[xX][0-9a-fA-F]+|\d+))?$")
@@ -109,11 +108,7 @@ class UprobeProvider(Provider):
                          per_process=True)
 
     def unsupported(self, target):
-        if pmu.pmu_type("uprobe") is not None:
-            return None
-        return Unsupported("this kernel has no uprobes (CONFIG_UPROBE_EVENTS is off)",
-                           "run it on a kernel with CONFIG_UPROBES=y and "
-                           "CONFIG_UPROBE_EVENTS=y (tracer doctor lists what this one supports)")
+        return Unsupported.unless(features.uprobes())
 
     def listing(self, pattern, verbose=False):
         # FILE:FUNCTION, FILE alone for all of its functions; FILE as expand takes it, or a

@@ -21,8 +21,8 @@ from typing import Optional
 
 from ..host import binaries, pmu
 from ..symbols.usdt import UsdtProbe, read_usdt_probes
+from .listed import has_wildcard
 from .base import PerfEvent, Provider, Target
-from .tracepoint import has_wildcard
 from .uprobe import UprobeProvider
 from .user_listing import usdt_listing
 from .usdt_args import ArgSpecError, arg_builtin, missing_arg_builtin, parse_arg_spec, \

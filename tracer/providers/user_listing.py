@@ -12,8 +12,7 @@ import os
 
 from ..diagnostics import TracerError
 from ..host import binaries
-from .listed import Listed, ListPattern, simple_listing
-from .tracepoint import has_wildcard
+from .listed import Listed, ListPattern, has_wildcard, simple_listing
 
 
 def listed_files(file: str, probe_type: str) -> list[tuple[str, str]]:

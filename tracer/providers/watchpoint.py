@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import platform
 
-from ..host import pmu
+from ..host import features
 from ..literals import LiteralError, parse_int
 from ..machine import online_cpu_numbers
 from .base import PerfEvent, Provider, Target, Unsupported
@@ -67,7 +67,4 @@ class WatchpointProvider(Provider):
                          bp_type=bits, per_process=user, cpus=online_cpu_numbers())
 
     def unsupported(self, target):
-        if pmu.pmu_type("breakpoint") is not None:
-            return None
-        return Unsupported("this kernel has no hardware breakpoints "
-                           "(CONFIG_HAVE_HW_BREAKPOINT)", "run it on a kernel that has them")
+        return Unsupported.unless(features.hw_breakpoints())

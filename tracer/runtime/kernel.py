@@ -32,7 +32,7 @@ from typing import Callable, Optional
 from tracer import paths
 from tracer.diagnostics import TracerError
 from tracer.host import tracefs as host_tracefs
-from tracer.host.tracefs import read_mounts  # noqa: F401 (re-exported: tests use it here)
+from tracer.host.tracefs import read_mounts
 
 Notice = Callable[[str], None]
 

@@ -19,12 +19,10 @@ import struct
 import threading
 from typing import Optional
 
+from ..host.bpfprobe import PERF_EVENT_OPEN_NR  # it has no libc wrapper
 from ..providers.base import PerfEvent
 from .libbpf import libbpf
 
-# perf_event_open's number on each architecture (it has no libc wrapper).
-PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "ppc64le": 319, "s390x": 331,
-                   "riscv64": 241, "armv7l": 364, "i686": 336}
 PERF_FLAG_FD_CLOEXEC = 1 << 3
 PERF_EVENT_IOC_ENABLE = 0x2400
 PERF_EVENT_IOC_SET_BPF = 0x40042408
@@ -58,7 +56,7 @@ def open_event(event: PerfEvent, cpu: int, pid: int = -1) -> int:
                    ctypes.addressof(target) if target is not None else event.config1,
                    event.config2)
     buf = (ctypes.c_char * ATTR_SIZE).from_buffer(attr)
-    number = PERF_EVENT_OPEN.get(os.uname().machine)
+    number = PERF_EVENT_OPEN_NR.get(os.uname().machine)
     if number is None:
         raise AttachError(38)  # ENOSYS: an architecture tracer does not know
     fd = _libc.syscall(ctypes.c_long(number), buf, ctypes.c_int(pid), ctypes.c_int(cpu),
