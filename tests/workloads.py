@@ -235,4 +235,64 @@ int main(int argc, char **argv) {
     return 0;
 }
 """,
+    # tk_ids N: prints "ids PID PPID" (its own pid and its parent's, as user space sees
+    # them), then getppid() N times: what curtask's members must equal.
+    "tk_ids": r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    printf("ids %d %d\n", (int)getpid(), (int)getppid());
+    fflush(stdout);
+    for (long i = 0; i < n; i++) syscall(SYS_getppid);
+    return 0;
+}
+""",
+    # tk_sleep N NSEC: the nanosleep system call (not glibc's nanosleep(), which makes
+    # clock_nanosleep calls) N times, each with the struct timespec {0, NSEC}.
+    "tk_sleep": r"""
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    struct timespec ts = {0, atol(argv[2])};
+    for (long i = 0; i < n; i++) syscall(SYS_nanosleep, &ts, NULL);
+    return 0;
+}
+""",
+    # tk_struct N: calls tk_take(&s) N times with s a struct of bitfields, a char array and a
+    # pointer to a second struct, their values set from the loop counter i (below), so that a
+    # uprobe reading the struct through the script's own definition has exact answers.
+    "tk_struct": r"""
+#include <stdio.h>
+#include <stdlib.h>
+struct tk_inner { long weight; int tag; };
+struct tk_bits {
+    unsigned int low : 3;
+    int delta : 5;
+    unsigned int wide : 12;
+    char name[8];
+    struct tk_inner *inner;
+    union { int as_int; unsigned char bytes[4]; };
+};
+__attribute__((noinline)) void tk_take(struct tk_bits *s) { __asm__ volatile("" :: "r"(s)); }
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    struct tk_inner inner = {1000, 7};
+    for (long i = 0; i < n; i++) {
+        struct tk_bits s = {0};
+        s.low = i & 7; s.delta = -(int)i; s.wide = 100 + i;
+        snprintf(s.name, sizeof s.name, "n%ld", i);
+        inner.weight = 1000 + i;
+        s.inner = &inner;
+        s.as_int = 0x04030201;
+        tk_take(&s);
+    }
+    return 0;
+}
+""",
 }

@@ -8,7 +8,7 @@ changes after parsing, except that the macro pass replaces macro calls with thei
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Iterator, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 from .diagnostics import Span
 from .types import Type
@@ -62,6 +62,9 @@ class Ident(Expr):
     """A bare name: a builtin such as ``pid`` or ``args``, a macro, or an unknown name."""
 
     name: str
+    # The value of a name that is an integer constant (an enumerator, an included macro),
+    # set by the checker.
+    constant: Optional[int] = field(default=None, init=False, compare=False)
 
 
 @dataclass
@@ -153,6 +156,8 @@ class FieldAccess(Expr):
     base: Expr
     field_name: str
     arrow: bool  # `->` rather than `.`
+    # For a member of a C struct: the member (its offset and bits), set by the checker.
+    member: Optional[Any] = field(default=None, init=False, compare=False)
 
 
 @dataclass
@@ -184,6 +189,8 @@ class Sizeof(Expr):
 class Offsetof(Expr):
     subject: Union[TypeSpec, Expr]
     fields: list[str]
+    # The offset in bytes, set by the checker: offsetof is a constant.
+    offset: Optional[int] = field(default=None, init=False, compare=False)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Callable, Optional, Union
 from .codegen import markers
 from .functions.symbolic import emit_stack, stack_type
 from .machine import online_cpus
-from .types import BOOL, COMM, UINT32, UINT64, SymbolicType, Type
+from .types import BOOL, COMM, UINT32, UINT64, PointerType, SymbolicType, Type
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,15 @@ def _emit_elapsed(gen) -> str:
     return f"(bpf_ktime_get_ns() - {markers.constant(markers.START_NS)})"
 
 
+def _curtask_type(config) -> Type:
+    """A pointer to the current task_struct where the kernel's BTF describes it (so that
+    ``curtask->pid`` reads), else the address as an integer, as bpftrace has it."""
+    from .cdefs.btf_types import kernel_types
+    kernel = kernel_types()
+    task = kernel.find("struct task_struct") if kernel is not None else None
+    return PointerType(task, user=False) if task is not None else UINT64
+
+
 def _emit_username(gen) -> str:
     record = gen.buffer(SymbolicType("username"), zeroed=False)
     gen.line(f"{record}->w[0] = bpf_get_current_uid_gid() & 0xffffffffULL;")
@@ -82,6 +91,8 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("elapsed", UINT64, _emit_elapsed, "nanoseconds since tracer started the program"),
     Builtin("jiffies", UINT64, _c("bpf_jiffies64()"), "the kernel's jiffies"),
     Builtin("numaid", UINT32, _c("(u32)bpf_get_numa_node_id()"), "the NUMA node of the CPU"),
+    Builtin("curtask", _curtask_type, _c("(u64)bpf_get_current_task()"),
+            "the current task: a struct task_struct * (an integer without BTF)"),
     Builtin("cgroup", UINT64, _c("bpf_get_current_cgroup_id()"),
             "the id of the current task's cgroup (v2)"),
     Builtin("ncpus", UINT64, lambda gen: f"{online_cpus()}ULL", "how many CPUs are online"),

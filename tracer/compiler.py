@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, TypeVar
 
 from . import ast
+from .cdefs.catalog import TypeCatalog
 from .check import ProgramFacts, check_program
 from .codegen.program import GeneratedProgram, generate_c
 from .config import Config, from_environment, resolve
@@ -71,7 +72,7 @@ def _compile(text: str, name: str, options: CompileOptions,
                                 options.target_pid, options.has_child)
         sites = expand_probes(program, reporter, context)
         reporter.raise_if_errors()
-        facts = check_program(sites, options, config, reporter)
+        facts = check_program(sites, options, config, reporter, TypeCatalog())
         reporter.raise_if_errors()
         resources = collect_resources(sites, facts, config)
         generated = generate_c(sites, resources, facts, options, config)

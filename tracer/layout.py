@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Callable, Optional, Sequence, Union
 
-from .types import (BoolType, IntType, PointerType, StringType, SymbolicType, TupleType, Type,
-                    struct_layout)
+from .types import (ArrayType, BoolType, IntType, OpaqueType, PointerType, StringType, StructType,
+                    SymbolicType, TupleType, Type, struct_layout)
 
 class Record(tuple):
     """A decoded record: its values, in order, and the names of its fields."""
@@ -31,6 +31,10 @@ class Record(tuple):
         record = super().__new__(cls, values)
         record.names = tuple(names)
         return record
+
+
+class CArray(tuple):
+    """A decoded C array: ``[1,2,3]``."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,38 @@ def _decode_tuple(typ: TupleType, raw: bytes, offset: int) -> tuple:
     return Record(typ.names, values) if typ.is_record else tuple(values)
 
 
+def _decode_struct(typ: StructType, raw: bytes, offset: int) -> Record:
+    """A C struct or union, shown as bpftrace 0.26 shows one: as a record of its members."""
+    names, values = [], []
+    for member in typ.members:
+        value = _decode_member(member, raw, offset + member.offset)
+        if member.name:
+            names.append(member.name)
+            values.append(value)
+        elif isinstance(value, Record):  # an unnamed struct or union: its members, inline
+            names.extend(value.names)
+            values.extend(value)
+    return Record(names, values)
+
+
+def _decode_member(member, raw: bytes, offset: int) -> Value:
+    if isinstance(member.type, OpaqueType):
+        return None  # a float: bpftrace shows null
+    if not member.bit_size:
+        return decode_value(member.type, raw, offset)
+    width = (member.bit_shift + member.bit_size + 7) // 8
+    word = int.from_bytes(raw[offset:offset + width], "little") >> member.bit_shift
+    word &= (1 << member.bit_size) - 1
+    if member.type.signed and word >> (member.bit_size - 1):
+        word -= 1 << member.bit_size
+    return word
+
+
+def _decode_array(typ: ArrayType, raw: bytes, offset: int) -> CArray:
+    step = typ.element.size
+    return CArray(decode_value(typ.element, raw, offset + i * step) for i in range(typ.count))
+
+
 # How each type's bytes become its value, one field at a time.
 _DECODERS: dict[type, Callable[[Any, bytes, int], Value]] = {
     StringType: _decode_string,
@@ -129,6 +165,9 @@ _DECODERS: dict[type, Callable[[Any, bytes, int], Value]] = {
     SymbolicType: lambda typ, raw, offset: RawSymbolic(
         typ, struct.unpack_from(f"<{typ.words}Q", raw, offset)),
     PointerType: lambda typ, raw, offset: struct.unpack_from("<Q", raw, offset)[0],
+    # C data (structs, arrays) has no fast reader: layouts holding it decode field by field.
+    StructType: _decode_struct,
+    ArrayType: _decode_array,
 }
 
 

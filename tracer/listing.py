@@ -89,5 +89,30 @@ def list_probes(search: Optional[str], verbose: bool = False,
 
 def render(search: Optional[str], verbose: bool = False) -> str:
     """The whole listing as text, a newline after each line; nothing when nothing matches."""
+    if search is not None and search.startswith(TYPE_KINDS):
+        return list_types(search, verbose)
     lines = list_probes(search, verbose)
     return "".join(line + "\n" for line in lines)
+
+
+TYPE_KINDS = ("struct ", "union ", "enum ")
+
+
+def list_types(search: str, verbose: bool = False) -> str:
+    """`-l 'struct task_*'`: the kernel's struct (union, enum) names that match, one a line;
+    with -v each one's C definition, followed by a blank line, as bpftrace prints them. (Where
+    bpftrace 0.17 runs a definition into the next one, or prints nothing for it, as it does for
+    `struct file` after a packed struct, each type here is printed alone.)"""
+    from .cdefs.btf_dump import c_definition
+    from .cdefs.btf_types import kernel_types
+    kernel = kernel_types()
+    if kernel is None:
+        raise TracerError("this kernel has no BTF (/sys/kernel/btf/vmlinux), so tracer cannot "
+                          "list its types")
+    kind, _, pattern = search.partition(" ")
+    names = sorted({f"{kind} {name}" for name in kernel.names(kind)
+                    if fnmatch.fnmatchcase(name, pattern.strip())})
+    if not verbose:
+        return "".join(name + "\n" for name in names)
+    # Each definition comes with the blank line that follows it.
+    return "".join(c_definition(kernel, name, exact=False) or "" for name in names)

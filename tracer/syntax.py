@@ -8,7 +8,7 @@ large) are reported and parsing goes on, so one run shows all of them.
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 from lark import Token, Transformer
 
@@ -28,8 +28,19 @@ INC_DEC_OPS = {"pre_inc": ("++", True), "pre_dec": ("--", True),
 Item = Union[Token, ast.Node, None, list]
 
 
+# Where the preprocessor expanded macros, the text the parser reads is not the program as
+# written: this maps a (line, column) of the one back to the other. None: the same text.
+_origin: Optional[Callable[[int, int], tuple[int, int]]] = None
+
+
 def token_span(tok: Token) -> Span:
-    return Span(tok.line, tok.column, tok.end_line, tok.end_column)
+    if _origin is None:
+        return Span(tok.line, tok.column, tok.end_line, tok.end_column)
+    line, col = _origin(tok.line, tok.column)
+    end_line, end_col = _origin(tok.end_line, tok.end_column)
+    if (end_line, end_col) <= (line, col):  # a token a macro made: its name's span
+        end_line, end_col = line, col + 1
+    return Span(line, col, end_line, end_col)
 
 
 def _start(item: Item) -> Optional[Span]:
@@ -83,13 +94,17 @@ class Builder(Transformer):
         # Blocks whose last statement had no `;`, by id: a block used as a value ends so.
         self._trailing: dict[int, Optional[ast.Stmt]] = {}
 
-    def begin(self, reporter: Reporter) -> None:
+    def begin(self, reporter: Reporter, origin=None) -> None:
+        global _origin
         self.reporter = reporter
         self._trailing = {}
+        _origin = origin
 
     def end(self) -> None:
+        global _origin
         self.reporter = Reporter()
         self._trailing = {}
+        _origin = None
 
     # -- top level ---------------------------------------------------------------------------
 

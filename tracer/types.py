@@ -56,7 +56,20 @@ class Type:
     def storable(self) -> bool:
         """Can live in a variable, a map key or value, or a tuple."""
         return isinstance(self, (IntType, BoolType, StringType, PointerType, TupleType,
-                                 SymbolicType))
+                                 SymbolicType, StructType, ArrayType))
+
+    @property
+    def is_struct(self) -> bool:
+        return isinstance(self, StructType)
+
+    @property
+    def is_array(self) -> bool:
+        return isinstance(self, ArrayType)
+
+    @property
+    def is_c_aggregate(self) -> bool:
+        """A C struct, union or array: read from memory piece by piece, only as far as used."""
+        return isinstance(self, (StructType, ArrayType))
 
     @property
     def signed(self) -> bool:
@@ -176,13 +189,143 @@ class TupleType(Type):
 
 @dataclass(frozen=True)
 class StructRef(Type):
-    """A kernel struct, union or enum known only by name: a pointer to one is opaque until
-    kernel types come from BTF."""
+    """A struct, union or enum known only by name: declared but never defined (a forward
+    declaration in BTF), so a pointer to one can be kept and compared but not read through."""
 
     name: str  # "struct task_struct"
 
     def __str__(self) -> str:
         return self.name
+
+
+@dataclass(frozen=True)
+class OpaqueType(Type):
+    """A C type the language has no values for (a float, a function): it still has a size, so
+    the structs holding it lay out right, but it cannot be read."""
+
+    name: str
+    size_bytes: int = 0
+    align_bytes: int = 1
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self.size_bytes
+
+    @property
+    def align(self) -> int:  # type: ignore[override]
+        return self.align_bytes
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of a struct or union. ``offset`` is in bytes from the start of the struct; a
+    bitfield also has ``bit_size`` bits starting ``bit_shift`` bits into the byte at
+    ``offset`` (little-endian: bit 0 is the byte's lowest bit). An unnamed member (an
+    anonymous struct or union inside another) has the name ""."""
+
+    name: str
+    type: Type
+    offset: int
+    bit_size: int = 0
+    bit_shift: int = 0
+
+    @property
+    def is_bitfield(self) -> bool:
+        return self.bit_size != 0
+
+
+class StructType(Type):
+    """A C struct or union, from the kernel's BTF or from a definition in the script.
+
+    Its members are only worked out when first asked for (``members_of`` is called once): a
+    kernel struct refers to hundreds of others, and a program reads a handful of them. Two
+    struct types are the same type when they have the same kind, name and size; an anonymous
+    one is only equal to itself."""
+
+    def __init__(self, kind: str, name: str, size: int, align: int, members_of, origin: str = ""):
+        self.kind = kind  # "struct" or "union"
+        self.name = name  # "" when anonymous
+        self._size, self._align = size, align
+        self._members_of = members_of  # () -> Sequence[Member], or a sequence itself
+        self._members: Optional[tuple[Member, ...]] = None
+        self.origin = origin  # where it was defined, for messages: "BTF", "the script"
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self._size
+
+    @property
+    def align(self) -> int:  # type: ignore[override]
+        return self._align
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        if self._members is None:
+            source = self._members_of
+            self._members = tuple(source() if callable(source) else source)
+        return self._members
+
+    def find(self, name: str) -> Optional[Member]:
+        """The member called ``name``, looking into unnamed members as C does; its offset is
+        from the start of this struct."""
+        for member in self.members:
+            if member.name == name:
+                return member
+            if member.name == "" and isinstance(member.type, StructType):
+                inner = member.type.find(name)
+                if inner is not None:
+                    return Member(inner.name, inner.type, member.offset + inner.offset,
+                                  inner.bit_size, inner.bit_shift)
+        return None
+
+    def member_names(self) -> list[str]:
+        """Every name ``find`` knows, unnamed members' own members included."""
+        names = []
+        for member in self.members:
+            if member.name:
+                names.append(member.name)
+            elif isinstance(member.type, StructType):
+                names.extend(member.type.member_names())
+        return names
+
+    @property
+    def _identity(self):
+        return (self.kind, self.name, self._size) if self.name else id(self)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, StructType) and self._identity == other._identity
+
+    def __hash__(self) -> int:
+        return hash(self._identity)
+
+    def __repr__(self) -> str:
+        return f"StructType({self})"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}" if self.name else f"{self.kind} <anonymous>"
+
+
+@dataclass(frozen=True)
+class ArrayType(Type):
+    """A C array of ``count`` elements (a char array is a ``StringType`` instead, as bpftrace
+    has it)."""
+
+    element: Type
+    count: int
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self.element.size * self.count
+
+    @property
+    def align(self) -> int:  # type: ignore[override]
+        return self.element.align
+
+    def __str__(self) -> str:
+        return f"{self.element}[{self.count}]"
 
 
 @dataclass(frozen=True)

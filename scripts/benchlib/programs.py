@@ -8,6 +8,11 @@ import os
 
 BEGIN_EXIT = "BEGIN { exit(); }"
 
+# Reads members of three kernel structs (task_struct, sched_entity, mm_struct), typed from the
+# kernel's BTF by both tools: what start-up costs when a script reads kernel types.
+THREE_STRUCTS = ('BEGIN { printf("%d %d %d\\n", curtask->real_parent->tgid, '
+                 'curtask->se.load.weight, curtask->mm->map_count); exit(); }')
+
 # Twenty system calls whose sys_enter tracepoints every x86-64 and arm64 kernel of the last years
 # has; the bench checks them against tracefs before it starts.
 STARTUP_SYSCALLS = ("read", "write", "openat", "close", "getppid", "getpid", "mmap", "munmap",

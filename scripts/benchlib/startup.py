@@ -19,6 +19,7 @@ from .runner import run, tool_env
 STARTUP_PROGRAMS = {
     "BEGIN { exit(); }": programs.BEGIN_EXIT,
     "20 tracepoints": programs.twenty_tracepoints(),
+    "3 kernel structs": programs.THREE_STRUCTS,
 }
 # Peak memory is measured on the smallest program only: what a tool costs before the script does.
 RSS_PROGRAM = "BEGIN { exit(); }"

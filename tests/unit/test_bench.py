@@ -234,7 +234,8 @@ def test_a_failing_tracer_shows_failed_and_the_bench_goes_on(tmp_path):
     assert [row.name for row in rows] == [
         "start-up BEGIN { exit(); }, first run", "start-up BEGIN { exit(); }, cached",
         "peak RSS BEGIN { exit(); }, first run", "peak RSS BEGIN { exit(); }, cached",
-        "start-up 20 tracepoints, first run", "start-up 20 tracepoints, cached"]
+        "start-up 20 tracepoints, first run", "start-up 20 tracepoints, cached",
+        "start-up 3 kernel structs, first run", "start-up 3 kernel structs, cached"]
     for row in rows:
         assert row.samples["tracer"] == [] and row.failures["tracer"].startswith("exit code 1")
         assert len(row.samples["bpftrace"]) == 2 and row.met is False

@@ -11,7 +11,9 @@ programs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
+from ..cdefs.catalog import TypeCatalog
 from ..config import Config
 from ..diagnostics import Reporter
 from ..options import CompileOptions
@@ -35,10 +37,10 @@ class ProgramFacts:
 
 
 def check_program(sites: list[ProbeSite], options: CompileOptions, config: Config,
-                  reporter: Reporter) -> ProgramFacts:
+                  reporter: Reporter, catalog: Optional[TypeCatalog] = None) -> ProgramFacts:
     learned = TypeFacts()
     for _ in range(MAX_ROUNDS):
-        checker = _round(sites, options, config, learned)
+        checker = _round(sites, options, config, learned, catalog)
         facts = checker.facts()
         if facts.same_as(learned):
             break  # nothing new: this round saw the final types
@@ -63,8 +65,8 @@ def check_program(sites: list[ProbeSite], options: CompileOptions, config: Confi
     return ProgramFacts(maps=checker.maps, variables=variables, getopts=checker.getopts)
 
 
-def _round(sites, options, config, learned: TypeFacts) -> Checker:
-    checker = Checker(options, config, Reporter(), learned)
+def _round(sites, options, config, learned: TypeFacts, catalog) -> Checker:
+    checker = Checker(options, config, Reporter(), learned, catalog)
     for site in sites:
         checker.check_site(site)
     return checker

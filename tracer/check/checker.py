@@ -17,7 +17,9 @@ from ..options import CompileOptions
 from ..passes.attach import ProbeSite
 from ..types import (AggregateType, BoolType, IntType, TupleType, Type, VOID, arithmetic_result,
                      fits, literal_type, promote)
+from ..cdefs.catalog import TypeCatalog
 from .calls import CallRules
+from .cdata import CDataRules
 from .expressions import ExpressionRules
 from .symbols import MapInfo, Scopes, TypeFacts, Variable
 from .typespec import resolve_type_spec
@@ -26,10 +28,11 @@ MAX_DEPTH = 10_000  # expressions and blocks nested deeper than this are refused
 MAX_UNROLL = 100
 
 
-class Checker(ExpressionRules, CallRules):
+class Checker(ExpressionRules, CDataRules, CallRules):
     def __init__(self, options: CompileOptions, config: Config, reporter: Reporter,
-                 previous: TypeFacts):
+                 previous: TypeFacts, catalog: Optional[TypeCatalog] = None):
         self.options = options
+        self.catalog = catalog if catalog is not None else TypeCatalog()
         # Errors that only hold once the whole program has been seen (a map read but assigned
         # nowhere): reported if this round turns out to be the last.
         self.deferred: list[tuple[Span, str]] = []

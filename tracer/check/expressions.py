@@ -13,8 +13,8 @@ from ..providers import REGISTRY
 from ..functions.aggregations import AGGREGATIONS
 from ..literals import LiteralError, parse_signed_int, short
 from ..types import (ARITHMETIC_OPS, BOOL, COMPARISON_OPS, INT64, LOGICAL_OPS, UINT64,
-                     AggregateType, ArgsType, BoolType, IntType, PointerType, StringType,
-                     StructRef, TupleType, Type, literal_type, promote, settle_signs,
+                     AggregateType, ArgsType, ArrayType, BoolType, IntType, PointerType,
+                     StringType, StructRef, StructType, TupleType, Type, literal_type, promote, settle_signs,
                      signed_literal_type)
 from .typespec import resolve_type_spec
 
@@ -70,6 +70,9 @@ class ExpressionRules:
         target = self.site.target
         builtin = find_builtin(node.name, target)
         if builtin is None:
+            constant = self.named_constant(node)
+            if constant is not None:
+                return constant
             owners = REGISTRY.owners_of(node.name)
             if owners:
                 self.error(node.span, f"The {node.name} builtin can only be used with "
@@ -237,9 +240,12 @@ class ExpressionRules:
                        hint="cast it to a pointer of a type first, as in *(uint32 *)$p")
             return None
         if isinstance(target, StructRef):
-            self.error(node.span, f"Can not dereference {target} yet: reading kernel structs "
-                                  f"needs kernel types (BTF), which tracer does not read yet")
+            self.error(node.span, f"Can not dereference a pointer to {target}: it is only "
+                                  f"declared, and its members are not known",
+                       hint="the kernel's BTF has no definition of it; define it in the script")
             return None
+        if target.is_c_aggregate:
+            return self.pointed_aggregate(node, typ)
         if not target.is_scalar:
             self.error(node.span, f"Can not dereference type '{typ}'")
             return None
@@ -286,7 +292,7 @@ class ExpressionRules:
         if target.is_bool and (source.is_integral or source.is_pointer or source.is_string):
             return BOOL
         if target.is_pointer and (source.is_int or source.is_pointer):
-            return target
+            return self.cast_pointer_space(target, source)
         self.error(node.span, f"Cannot cast from \"{source}\" to \"{target}\"")
         return None
 
@@ -336,12 +342,9 @@ class ExpressionRules:
                            hint="its fields are: " + ", ".join(base.names))
                 return None
             return base.elements[index]
-        if isinstance(base, PointerType) and isinstance(base.target, StructRef) or \
-                isinstance(base, StructRef):
-            self.error(node.span, f"Can not access field '{node.field_name}': reading kernel "
-                                  f"structs needs kernel types (BTF), which tracer does not "
-                                  f"read yet")
-            return None
+        if isinstance(base, PointerType) and isinstance(base.target, (StructType, StructRef)) \
+                or isinstance(base, StructType):
+            return self.struct_member(node, base)
         self.error(node.span, f"Can not access field '{node.field_name}' on type '{base}'")
         return None
 
@@ -398,6 +401,8 @@ class ExpressionRules:
             node.index.type = literal_type(max(index, 0))
             node.position = index
             return self._element(node, base, index)
+        if isinstance(base, ArrayType):
+            return self.array_element(node, base)
         index_type = self.expr(node.index)
         if index_type is None:
             return None
@@ -422,9 +427,14 @@ class ExpressionRules:
         return literal_type(typ.size)
 
     def _offsetof(self, node: ast.Offsetof) -> Optional[Type]:
-        self.error(node.span, "offsetof() needs struct types, which come with kernel types "
-                              "(BTF); tracer does not read them yet")
-        return None
+        subject = node.subject
+        if isinstance(subject, ast.TypeSpec):
+            typ = resolve_type_spec(self, subject)
+        else:
+            typ = self.expr(subject)
+        if typ is None:
+            return None
+        return self.offsetof(node, typ)
 
     # -- constants ---------------------------------------------------------------------------
 

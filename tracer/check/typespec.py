@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import ast
-from ..types import BOOL, INT_TYPE_NAMES, PointerType, StringType, StructRef, Type, VOID
+from ..types import ArrayType, BOOL, INT_TYPE_NAMES, PointerType, StringType, Type, VOID
 
 STRUCT_KEYWORDS = ("struct ", "union ", "enum ")
 
@@ -30,22 +30,29 @@ def resolve_type_spec(ck, spec: ast.TypeSpec) -> Optional[Type]:
             return None
         return StringType(capacity)
     elif spec.name.startswith(STRUCT_KEYWORDS):
-        base = StructRef(spec.name)
+        base = ck.catalog.find(spec.name)
+        if base is None:
+            ck.error(spec.span, f"Cannot resolve unknown type \"{spec.name}\"",
+                     hint=_unknown_hint(ck, spec.name))
+            return None
     else:
         ck.error(spec.span, f"Cannot resolve unknown type \"{spec.name}\"")
         return None
     if spec.array_given:
-        ck.error(spec.span, f"array types ({spec.name}[...]) are not supported yet",
-                 hint="arrays come with kernel types (BTF); strings are string[N]")
-        return None
+        if spec.array is None or spec.array < 1 or base == VOID:
+            ck.error(spec.span, "an array type needs a length of at least 1, as in int8[4]")
+            return None
+        base = ArrayType(base, spec.array)
     for _ in range(spec.pointers):
         base = PointerType(base if base != VOID else None)
-    if isinstance(base, StructRef):
-        ck.error(spec.span, f"{base} is a kernel type; tracer cannot read kernel types yet",
-                 hint="casting to a pointer (struct ... *) works; reading fields needs BTF "
-                      "support, which is not here yet")
-        return None
     if base == VOID:
         ck.error(spec.span, "void is only a pointer's target (void *)")
         return None
     return base
+
+
+def _unknown_hint(ck, name: str) -> str:
+    if ck.catalog.kernel is None:
+        return ("this kernel has no BTF (/sys/kernel/btf/vmlinux), so only the types the "
+                "script defines are known")
+    return f"neither the script nor the kernel's BTF defines {name}"

@@ -6,7 +6,7 @@ natural alignment), so the kernel side and ``tracer.layout`` agree byte for byte
 
 from __future__ import annotations
 
-from ..types import StringType, SymbolicType, TupleType, Type
+from ..types import ArrayType, StringType, StructType, SymbolicType, TupleType, Type
 from .values import c_scalar_type
 
 
@@ -22,6 +22,8 @@ class CTypes:
             return "struct " + self._tuple(typ)
         if isinstance(typ, SymbolicType):
             return self.words(typ.words)
+        if isinstance(typ, (StructType, ArrayType)):
+            return self.raw(typ.size, typ.align)
         if isinstance(typ, StringType):
             raise TypeError("a string has no C type name; declare it with member()")
         return c_scalar_type(typ)
@@ -49,6 +51,16 @@ class CTypes:
         if tag not in self.slots:
             self.slots.add(tag)
             self.declarations.append(f"struct {tag} {{ u64 w[{count}]; }};")
+        return f"struct {tag}"
+
+    def raw(self, size: int, align: int) -> str:
+        """C data (a kernel struct, an array) as the program keeps it: its bytes, aligned as
+        the type is, read and written only at the offsets the checker worked out."""
+        tag = f"tracer_raw{size}_{align}"
+        if tag not in self.slots:
+            self.slots.add(tag)
+            self.declarations.append(
+                f"struct {tag} {{ u8 b[{max(size, 1)}]; }} __attribute__((aligned({align})));")
         return f"struct {tag}"
 
     def _tuple(self, typ: TupleType) -> str:

@@ -33,6 +33,7 @@ class ExpressionGen:
             ast.IncDec: self._inc_dec, ast.Cast: self._cast, ast.Ternary: self._ternary,
             ast.TupleLit: self._tuple, ast.RecordLit: self._tuple, ast.FieldAccess: self._field,
             ast.TupleIndex: self._tuple_index, ast.Index: self._index, ast.Sizeof: self._sizeof,
+            ast.Offsetof: self._offsetof,
             ast.BlockExpr: self._block_expr,
         }
 
@@ -48,6 +49,8 @@ class ExpressionGen:
         return self.string_constant(node.value, node.type.capacity)
 
     def _ident(self, node: ast.Ident) -> CValue:
+        if node.constant is not None:
+            return CValue(int_literal(node.constant), node.type)
         return CValue(find_builtin(node.name, self.site.target).emit(self), node.type)
 
     def _positional(self, node: ast.Positional) -> CValue:
@@ -61,6 +64,9 @@ class ExpressionGen:
 
     def _sizeof(self, node: ast.Sizeof) -> CValue:
         return CValue(str(node.size), node.type)
+
+    def _offsetof(self, node: ast.Offsetof) -> CValue:
+        return CValue(str(node.offset), node.type)
 
     def _call(self, node: ast.Call) -> CValue:
         fn = FUNCTIONS.get(node.name)
@@ -164,6 +170,8 @@ class ExpressionGen:
             return self.scalar(f"({c_wide_type(node.type)})(0 - {operand.as_u64})", node.type)
         if node.op == "~":
             return self.scalar(f"({c_wide_type(node.type)})~({operand.as_u64})", node.type)
+        if node.type.is_c_aggregate:
+            return self.pointee(operand, node.type)
         return self.read_pointer(operand, node.type)
 
     def read_pointer(self, pointer: CValue, typ: Type, index: str = "0") -> CValue:
@@ -235,6 +243,11 @@ class ExpressionGen:
         if node.base.type is not None and node.base.type.is_tuple:  # a record's field
             base = self.expr(node.base)
             return self.element(base, base.type.index_of(node.field_name))
+        if node.member is not None:  # a C struct's member, through a pointer or not
+            base = self.location(node.base)
+            if base.type.is_pointer:
+                base = self.pointee(base, base.type.target)
+            return self.member(base, node.member, node.type)
         target = self.site.target
         fld = target.provider.arg_fields(target)[node.field_name]
         return CValue(target.provider.emit_arg(self, fld), node.type)
@@ -243,10 +256,14 @@ class ExpressionGen:
         return self.element(self.expr(node.base), node.index)
 
     def _index(self, node: ast.Index) -> CValue:
-        base = self.expr(node.base)
+        base = self.location(node.base)
         if isinstance(base.type, TupleType):
             return self.element(base, node.position)
         index = self.expr(node.index)
+        if base.type.is_array:
+            return self.array_element(base, index)
+        if node.type.is_c_aggregate:
+            return self.pointee(base, node.type, index.as_u64)
         return self.read_pointer(base, node.type, index.as_u64)
 
 

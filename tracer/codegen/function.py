@@ -24,6 +24,7 @@ from ..passes.attach import ProbeSite
 from ..passes.resources import WARNING_EVENT_ID, WARNING_LAYOUT, Resources
 from ..types import StringType, TupleType, Type, struct_layout
 from . import markers
+from .cdata import CDataGen
 from .cdecl import CTypes
 from .cstring import c_comment_safe, c_string_literal
 from .expressions import ExpressionGen
@@ -60,7 +61,7 @@ class Emitter:
         return "\n".join([*head, *self.prologue, *self.body, "}"])
 
 
-class FunctionBuilder(ExpressionGen, MapGen, StatementGen, StoreGen):
+class FunctionBuilder(ExpressionGen, CDataGen, MapGen, StatementGen, StoreGen):
     def __init__(self, site: ProbeSite, resources: Resources, facts: ProgramFacts,
                  options: CompileOptions, config: Config, ctypes: CTypes, warnings: list):
         self.site = site
@@ -180,6 +181,12 @@ class FunctionBuilder(ExpressionGen, MapGen, StatementGen, StoreGen):
             self.line(f"bpf_probe_read_kernel({dst}, {size}, {src});")
 
     def expr(self, node: ast.Expr) -> CValue:
+        """The value of an expression, read from wherever it is."""
+        return self.fetch(self.location(node))
+
+    def location(self, node: ast.Expr) -> CValue:
+        """The value of an expression, or for C data not yet read, where it is: what member
+        and element access start from (see ``cdata``)."""
         rule = self.expr_rules.get(type(node))
         if rule is None:
             raise AssertionError(f"the code generator has no rule for {type(node).__name__}")

@@ -20,7 +20,7 @@ class StoreGen:
         typ = dest.type
         if isinstance(typ, StringType):
             self.store_string(dest.text, typ.capacity, value)
-        elif isinstance(typ, SymbolicType):
+        elif isinstance(typ, SymbolicType) or typ.is_c_aggregate:
             self.copy(dest.text, value.text, typ.size)
         elif isinstance(typ, TupleType):
             if value.type == typ:
@@ -53,7 +53,7 @@ class StoreGen:
         """Element ``index`` of a tuple value in memory, as a value of its own."""
         typ = value.type.elements[index]
         member = f"{value.text}->f{index}"
-        if isinstance(typ, (TupleType, SymbolicType)):
+        if isinstance(typ, (TupleType, SymbolicType)) or typ.is_c_aggregate:
             return CValue(f"(&{member})", typ)
         return CValue(member, typ)
 

@@ -18,6 +18,11 @@ from ..types import IntType, Type
 class CValue:
     text: str
     type: Type
+    # Set while the value is still where the program found it (a kernel struct's field, a
+    # dereferenced pointer): ``text`` is then its address, a u64, in "kernel", "user" or "any"
+    # memory, and only ``CDataGen.fetch`` reads it. Fields and elements of C data are reached
+    # this way without reading the whole struct.
+    remote: str = ""
 
     @property
     def in_memory(self) -> bool:

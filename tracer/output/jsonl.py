@@ -16,7 +16,7 @@ import os
 
 from typing import Any, Callable, Optional
 
-from ..layout import Record
+from ..layout import CArray, Record
 from .base import MapSnapshot, Output
 from .buckets import Label, ShownHistogram
 from .order import arrange, shown_value
@@ -113,6 +113,7 @@ _JSON: dict[type, Callable[[Any], str]] = {
     # bpftrace writes each byte as a signed char's number.
     Buffer: lambda v: "[" + ",".join(str(b - 256 if b >= 128 else b) for b in v.data) + "]",
     Record: _json_record,
+    CArray: _json_array,
     tuple: _json_array,
     ShownHistogram: json_histogram,
 }

@@ -11,7 +11,7 @@ import struct
 from typing import Any, Callable, Optional, Union
 
 from ..diagnostics import Diagnostic, Source, Span, render_diagnostic
-from ..layout import Record
+from ..layout import CArray, Record
 from .base import MapSnapshot, Output
 from .buckets import ShownHistogram, text_label
 from .order import arrange, shown_value
@@ -54,6 +54,7 @@ _FORMATS: dict[type, Callable[[Any], str]] = {
     Stack: format_stack,
     Buffer: format_buffer,
     Record: _format_record,
+    CArray: lambda values: "[" + ",".join(format_value(v) for v in values) + "]",
     tuple: _format_tuple,
     ShownHistogram: lambda h: histogram_lines(h),
 }

@@ -157,6 +157,11 @@ class Provider:
         told before trying)."""
         return None
 
+    # Whose memory the probe's addresses point into, when nothing else says: a cast of an
+    # integer to a pointer in a uprobe reads the traced process's memory, elsewhere the
+    # kernel's.
+    user_memory: bool = False
+
     # Which listings name this type without being asked for it by name: "kernel" for the
     # kernel's own probe points (`tracer -l` alone, `-l '*:...'`), "user" for those that need a
     # file, listed so only when the pattern names one (`-l '*:/bin/bash:*'`), None for the

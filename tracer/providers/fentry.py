@@ -15,6 +15,7 @@ import fnmatch
 from typing import Optional
 
 from ..builtins import Builtin
+from ..cdefs.catalog import kernel_pointer
 from ..host import btf, features
 from ..types import INT8, IntType, PointerType
 from .base import ArgField, Provider, RawTracepoint, Target, Unsupported
@@ -31,7 +32,8 @@ def value_type(value: btf.ValueType):
     if value.kind == "int" and value.size in (1, 2, 4, 8):
         return IntType(value.size * 8, value.signed)
     if value.kind == "pointer":
-        return PointerType(INT8 if value.pointee in CHAR_TYPES else None)
+        return kernel_pointer(value.pointee) or \
+            PointerType(INT8 if value.pointee in CHAR_TYPES else None)
     return None
 
 

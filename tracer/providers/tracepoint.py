@@ -15,7 +15,8 @@ from typing import Optional
 
 from ..diagnostics import TracerError
 from ..host import tracefs
-from ..types import IntType, StringType
+from ..cdefs.catalog import kernel_pointer
+from ..types import IntType, PointerType, StringType
 from .base import ArgField, PerfEvent, Provider, Target
 from .listed import Listed, has_wildcard
 
@@ -85,8 +86,19 @@ def listed_fields(event: str) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=None)
 def arg_fields(category: str, event: str) -> dict[str, ArgField]:
-    return {name: ArgField(f.name, f.type, f.offset, f.size, f.decl)
+    return {name: ArgField(f.name, _typed(f), f.offset, f.size, f.decl)
             for name, f in tracefs.event_fields(category, event).items()}
+
+
+def _typed(field):
+    """A field's type, a pointer to a struct made a typed pointer where the kernel's BTF has
+    the struct: ``args.rqtp->tv_nsec`` reads the struct nanosleep was given. A system call's
+    pointers point into user memory, other events' into the kernel's."""
+    typ = field.type
+    if isinstance(typ, PointerType) and typ.target is None:
+        pointee = field.decl.rsplit("*", 1)[0]
+        return kernel_pointer(pointee, bool(typ.user)) or typ
+    return typ
 
 
 def _nearest(wanted: str, events: tuple[str, ...]) -> str:

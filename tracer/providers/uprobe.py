@@ -41,6 +41,7 @@ class UprobeProvider(Provider):
     returns = False
     builtin_names = ("argN", "sargN", "func")
     list_group = "user"
+    user_memory = True
 
     def expand(self, parts, span, reporter, ctx):
         if len(parts) != 2 or not all(parts):

@@ -44,6 +44,7 @@ class UsdtProvider(Provider):
     prog_type = "KPROBE"
     builtin_names = ("argN",)
     list_group = "user"
+    user_memory = True
 
     def expand(self, parts, span, reporter, ctx):
         if ctx.target_pid and len(parts) == 1 and parts[0]:

@@ -1,0 +1,85 @@
+"""Where the C types and constants a program names come from.
+
+A name is looked up in the program's own C first (struct definitions, enums and ``#define``s in
+the script, macro constants of its ``#include``s), then in the running kernel's BTF. The kernel's
+types are read only when a program names one, and only as far as it names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional
+
+from ..literals import LiteralError, parse_signed_int
+from ..types import PointerType, Type, literal_type, signed_literal_type
+
+
+def _kernel_types():
+    from .btf_types import kernel_types
+    return kernel_types()
+
+
+@dataclass
+class TypeCatalog:
+    # The script's own definitions: "struct foo", "enum bar", typedef names -> types.
+    types: Mapping[str, Type] = field(default_factory=dict)
+    # Integer constants the script defines (its enums) or includes (macro constants).
+    constants: Mapping[str, int] = field(default_factory=dict)
+    # The kernel's types: () -> BtfTypes or None. Called at most once, when first needed.
+    kernel_source: Callable = _kernel_types
+    _kernel: object = field(default=None, init=False, repr=False)
+    _kernel_asked: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def kernel(self):
+        """The kernel's BTF types, or None where the kernel has no BTF."""
+        if not self._kernel_asked:
+            self._kernel_asked = True
+            self._kernel = self.kernel_source()
+        return self._kernel
+
+    def find(self, name: str) -> Optional[Type]:
+        """The type called ``name`` ("struct task_struct", "enum pid_type", "u64")."""
+        found = self.types.get(name)
+        if found is None and self.kernel is not None:
+            found = self.kernel.find(name)
+        return found
+
+    def constant(self, name: str) -> Optional[tuple[int, Type]]:
+        """The value and type of an integer constant: an enumerator or a macro."""
+        if name in self.constants:
+            value = self.constants[name]
+            return value, literal_type(value) if value >= 0 else signed_literal_type(value)
+        if self.kernel is not None:
+            return self.kernel.enum_constant(name)
+        return None
+
+
+def macro_constants(macros: Mapping[str, str]) -> dict[str, int]:
+    """The macros whose body is one integer literal (possibly parenthesised or negated): the
+    ones that can stand for a number wherever the program names them."""
+    constants = {}
+    for name, body in macros.items():
+        if not isinstance(body, str):
+            continue
+        text = body.strip()
+        while text.startswith("(") and text.endswith(")"):
+            text = text[1:-1].strip()
+        text = text.rstrip("uUlL") if text[:1].isdigit() else text
+        try:
+            constants[name] = parse_signed_int(text)
+        except (LiteralError, ValueError):
+            continue
+    return constants
+
+
+def kernel_pointer(pointee: str, user: Optional[bool] = False) -> Optional[Type]:
+    """A pointer to a kernel struct or union named as C writes it ("const struct file"), as
+    a typed pointer when the kernel's BTF defines it (so that its members can be read), else
+    None."""
+    words = [w for w in pointee.replace("*", " ").split() if w not in ("const", "volatile")]
+    if len(words) != 2 or words[0] not in ("struct", "union") or pointee.count("*"):
+        return None
+    kernel = _kernel_types()
+    found = kernel.find(" ".join(words)) if kernel is not None else None
+    return PointerType(found, user) if found is not None else None
