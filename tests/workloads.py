@@ -279,7 +279,7 @@ struct tk_bits {
     struct tk_inner *inner;
     union { int as_int; unsigned char bytes[4]; };
 };
-__attribute__((noinline)) void tk_take(struct tk_bits *s) { __asm__ volatile("" :: "r"(s)); }
+__attribute__((noinline)) void tk_take(struct tk_bits *s) { __asm__ volatile("" :: "r"(s) : "memory"); }
 int main(int argc, char **argv) {
     long n = atol(argv[1]);
     struct tk_inner inner = {1000, 7};

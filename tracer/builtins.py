@@ -68,6 +68,33 @@ def _curtask_type(config) -> Type:
     return PointerType(task, user=False) if task is not None else UINT64
 
 
+def _task_member(name: str):
+    """A member of the kernel's task_struct, from BTF (None without BTF)."""
+    from .cdefs.btf_types import kernel_types
+    kernel = kernel_types()
+    task = kernel.find("struct task_struct") if kernel is not None else None
+    return task.find(name) if task is not None else None
+
+
+def _emit_ppid(gen) -> str:
+    # bpftrace 0.26's ppid is its stdlib's curtask.real_parent.pid: two kernel reads at
+    # this kernel's offsets.
+    parent = gen.temp("u64 {} = 0")
+    gen.line(f"bpf_probe_read_kernel(&{parent}, 8, (void *)((u64)bpf_get_current_task() + "
+             f"{_task_member('real_parent').offset}));")
+    pid = gen.temp("u32 {} = 0")
+    gen.line(f"bpf_probe_read_kernel(&{pid}, 4, (void *)({parent} + "
+             f"{_task_member('pid').offset}));")
+    return pid
+
+
+def _ppid_unavailable(options) -> Optional[str]:
+    if _task_member("real_parent") is None:
+        return "ppid reads the kernel's task_struct, which needs the kernel's BTF " \
+               "(/sys/kernel/btf/vmlinux); this kernel has none"
+    return None
+
+
 def _emit_username(gen) -> str:
     record = gen.buffer(SymbolicType("username"), zeroed=False)
     gen.line(f"{record}->w[0] = bpf_get_current_uid_gid() & 0xffffffffULL;")
@@ -93,6 +120,8 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("numaid", UINT32, _c("(u32)bpf_get_numa_node_id()"), "the NUMA node of the CPU"),
     Builtin("curtask", _curtask_type, _c("(u64)bpf_get_current_task()"),
             "the current task: a struct task_struct * (an integer without BTF)"),
+    Builtin("ppid", UINT32, _emit_ppid, "the parent's process id (curtask->real_parent->pid)",
+            _ppid_unavailable),
     Builtin("cgroup", UINT64, _c("bpf_get_current_cgroup_id()"),
             "the id of the current task's cgroup (v2)"),
     Builtin("ncpus", UINT64, lambda gen: f"{online_cpus()}ULL", "how many CPUs are online"),

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, TypeVar
 
 from . import ast
-from .cdefs.catalog import TypeCatalog
+from .cdefs.program_c import catalog_for
 from .check import ProgramFacts, check_program
 from .codegen.program import GeneratedProgram, generate_c
 from .config import Config, from_environment, resolve
 from .diagnostics import CompileError, Diagnostic, Reporter, Source
 from .options import CompileOptions
-from .parser import parse
+from .parser import parse, preprocess_source
 from .passes.attach import ProbeSite, expand_probes
 from .passes.macros import expand_macros
 from .passes.resources import Resources, collect_resources
@@ -64,7 +64,10 @@ def _compile(text: str, name: str, options: CompileOptions,
     source = Source(name, text)
     reporter = Reporter()
     try:
-        program = parse(source)
+        pre = preprocess_source(source)
+        reporter.extend(pre.warnings)
+        program = parse(source, pre)
+        catalog = catalog_for(pre, name)
         config = resolve(program.config, environ, reporter)
         expand_macros(program, reporter)
         reporter.raise_if_errors()
@@ -72,7 +75,7 @@ def _compile(text: str, name: str, options: CompileOptions,
                                 options.target_pid, options.has_child)
         sites = expand_probes(program, reporter, context)
         reporter.raise_if_errors()
-        facts = check_program(sites, options, config, reporter, TypeCatalog())
+        facts = check_program(sites, options, config, reporter, catalog)
         reporter.raise_if_errors()
         resources = collect_resources(sites, facts, config)
         generated = generate_c(sites, resources, facts, options, config)

@@ -8,14 +8,18 @@ a program nested thousands of levels deep parses like any other. Syntax errors b
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
+from typing import Optional
 
 import lark
 from lark import Lark
 
 from . import ast
+from .cdefs.preprocess import Preprocessed
+from .cdefs.program_c import preprocess_program
 from .diagnostics import CompileError, Diagnostic, Reporter, Source, Span
 from .grammar import grammar_text
 from .paths import cache_dir, untrusted_directory
@@ -60,18 +64,26 @@ def strip_shebang(text: str) -> str:
     return text
 
 
-def parse(source: Source) -> ast.Program:
-    text = strip_shebang(source.text)
+def parse(source: Source, pre: Optional[Preprocessed] = None) -> ast.Program:
+    """The program's syntax tree. ``pre`` is the program preprocessed (``preprocess_source``);
+    without it the program is preprocessed here."""
+    if pre is None:
+        pre = preprocess_source(source)
+    text = pre.text
+    # Spans are of the program as written: where macros were expanded, mapped back.
+    origin = pre.origin if pre.segments else None
     reporter = Reporter()
     parser = _lark()
     builder: Builder = parser.options.transformer
-    builder.begin(reporter)
+    builder.begin(reporter, origin)
     try:
         program = parser.parse(text)
     except CompileError as err:
         raise CompileError(err.diagnostics, source) from None
     except lark.exceptions.UnexpectedInput as err:
         diagnostics = reporter.errors + [_syntax_diagnostic(err, text)]
+        if origin is not None:
+            diagnostics = [_mapped(d, pre) for d in diagnostics]
         raise CompileError(diagnostics, source) from None
     finally:
         builder.end()
@@ -82,6 +94,20 @@ def parse(source: Source) -> ast.Program:
                                        Span(1, 1, 1, 1), "for example: BEGIN { printf(\"hello\\n\"); }")],
                            source)
     return program
+
+
+def preprocess_source(source: Source) -> Preprocessed:
+    """The program's directives run and macros expanded, its C definitions taken out."""
+    try:
+        return preprocess_program(strip_shebang(source.text))
+    except CompileError as err:
+        raise CompileError(err.diagnostics, source) from None
+
+
+def _mapped(diagnostic: Diagnostic, pre: Preprocessed) -> Diagnostic:
+    if diagnostic.span is None:
+        return diagnostic
+    return dataclasses.replace(diagnostic, span=pre.origin_span(diagnostic.span))
 
 
 def _syntax_diagnostic(err: lark.exceptions.UnexpectedInput, text: str) -> Diagnostic:

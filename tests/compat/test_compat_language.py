@@ -266,8 +266,7 @@ PROGRAMS = [
      " sizeof(int64), sizeof(uint64), sizeof(int8)); exit(); }", ()),
     ("sizeof_struct",
      "struct Pair { int a; char b[10]; long c; } "
-     'BEGIN { printf("%d\\n", sizeof(struct Pair)); exit(); }', (),
-     bug("C struct definitions before the probes are a syntax error (unexpected 'Pair')")),
+     'BEGIN { printf("%d\\n", sizeof(struct Pair)); exit(); }', ()),
     ("begin_and_end_one_probe",
      'BEGIN, END { @n++; printf("fired %d\\n", @n); exit(); }', ()),
     ("end_after_begin",

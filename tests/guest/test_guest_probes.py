@@ -54,10 +54,15 @@ def test_kprobe_wildcard_offset_and_untraceable_names(run_tracer, workload):
 
 def test_fentry_and_fexit_typed_arguments(run_tracer, workload):
     prog = (f"fentry:do_sys_openat2 /pid == cpid && {DEV.format(name='args.filename')}/"
-            " { @open[str(args.filename)] = count(); @dfd[args.dfd] = count(); }"
+            " { @open[str(args.filename)] = count(); @dfd[args.dfd] = count();"
+            " @how[args.how->flags, args.how.mode] = count(); }"
             f" fexit:do_sys_openat2 /pid == cpid && {DEV.format(name='args.filename')}/"
-            " { if (retval >= 0) { @ok = count(); } else { @err[retval] = count(); } }")
+            " { if (retval >= 0) { @ok = count(); } else { @err[retval] = count(); } }"
+            f" kprobe:do_sys_openat2 /pid == cpid && {DEV.format(name='arg1')}/"
+            " { @cast[((struct open_how *)arg2)->flags] = count(); }")
     proc = run_tracer("-c", " ".join([workload("tk_open"), *OPENS]), "-e", prog)
-    # dfd is AT_FDCWD (-100): open(2) is openat(AT_FDCWD, ...).
-    _ok(proc, "\n\n@dfd[-100]: 4\n@err[-2]: 1\n@ok: 3\n"
+    # dfd is AT_FDCWD (-100): open(2) is openat(AT_FDCWD, ...). The kernel's struct open_how
+    # (a typed pointer argument, and a kprobe's argument cast to one) holds O_RDONLY with the
+    # O_LARGEFILE (0100000) a 64-bit kernel adds, and mode 0.
+    _ok(proc, "\n\n@cast[32768]: 4\n@dfd[-100]: 4\n@err[-2]: 1\n@how[32768, 0]: 4\n@ok: 3\n"
               "@open[/dev/tk-missing]: 1\n@open[/dev/zero]: 1\n@open[/dev/null]: 2\n")

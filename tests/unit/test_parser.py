@@ -337,7 +337,7 @@ def test_shebang_line_is_skipped_and_keeps_line_numbers():
 
 def test_hash_elsewhere_is_not_a_shebang():
     err = parse_error("BEGIN { @ = 1; }\n#!/bin/sh\n")
-    assert err.render().splitlines()[0] == "stdin:2:1: error: syntax error: unexpected character '#'"
+    assert err.render().splitlines()[0] == "stdin:2:1: error: unknown preprocessor directive '#!'"
 
 
 # ---- syntax errors, rendered ----------------------------------------------------------------

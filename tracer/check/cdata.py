@@ -30,21 +30,14 @@ class CDataRules:
     """Mixed into ``Checker``; relies on its ``error``, ``expr``, ``catalog`` ..."""
 
     def struct_member(self, node: ast.FieldAccess, base: Type) -> Optional[Type]:
-        """``p->name`` (``base`` a pointer to a struct) or ``s.name`` (a struct value)."""
-        user: Optional[bool] = False
-        struct = base
+        """``p->name`` or ``p.name`` (``base`` a pointer to a struct), ``s.name`` or
+        ``s->name`` (a struct value)."""
+        # bpftrace 0.26: `.` on a pointer reads through it, and `->` is only another
+        # spelling of `.`; so both work on a struct and on a pointer to one.
         if isinstance(base, PointerType):
-            if not node.arrow:
-                self.error(node.span, f"Can not access field '{node.field_name}' on type "
-                                      f"'{base}'; it is a pointer, so use '->'")
-                return None
             struct, user = base.target, base.user
-        elif node.arrow:
-            self.error(node.span, f"Can not use '->' on type '{base}', which is not a "
-                                  f"pointer; use '.'")
-            return None
         else:
-            user = self.space_of(node.base)
+            struct, user = base, self.space_of(node.base)
         if isinstance(struct, StructRef):
             self.error(node.span, f"Can not access field '{node.field_name}': {struct} is "
                                   f"only declared, and its members are not known",

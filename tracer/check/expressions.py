@@ -12,9 +12,10 @@ from ..builtins import find as find_builtin
 from ..providers import REGISTRY
 from ..functions.aggregations import AGGREGATIONS
 from ..literals import LiteralError, parse_signed_int, short
-from ..types import (ARITHMETIC_OPS, BOOL, COMPARISON_OPS, INT64, LOGICAL_OPS, UINT64,
-                     AggregateType, ArgsType, ArrayType, BoolType, IntType, PointerType,
-                     StringType, StructRef, StructType, TupleType, Type, literal_type, promote, settle_signs,
+from ..types import (ARITHMETIC_OPS, BOOL, COMPARISON_OPS, INT8, INT64, LOGICAL_OPS,
+                     UINT64, AggregateType, ArgsType, ArrayType, BoolType, IntType, PointerType,
+                     StringType, StructRef, StructType, TupleType, Type, literal_type, promote,
+                     settle_signs,
                      signed_literal_type)
 from .typespec import resolve_type_spec
 
@@ -403,6 +404,8 @@ class ExpressionRules:
             return self._element(node, base, index)
         if isinstance(base, ArrayType):
             return self.array_element(node, base)
+        if isinstance(base, StringType):  # a string's bytes, as int8 (bpftrace 0.26)
+            return self.array_element(node, ArrayType(INT8, base.capacity))
         index_type = self.expr(node.index)
         if index_type is None:
             return None
@@ -445,6 +448,9 @@ class ExpressionRules:
             return node.value
         if isinstance(node, ast.Positional):
             return self.positional_value(node)
+        if isinstance(node, ast.Ident) and find_builtin(node.name, self.site.target) is None:
+            found = self.catalog.constant(node.name)  # an enumerator or an included macro
+            return None if found is None else found[0]
         if isinstance(node, ast.Unary) and node.op == "-":
             value = self.constant_int(node.operand)
             return None if value is None else -value

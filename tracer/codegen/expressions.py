@@ -14,8 +14,8 @@ from typing import Optional
 from .. import ast
 from ..builtins import find as find_builtin
 from ..functions import FUNCTIONS
-from ..types import (BOOL, UINT64, BoolType, PointerType, TupleType, Type, arithmetic_result,
-                     comparison_signed)
+from ..types import (BOOL, INT8, UINT64, ArrayType, BoolType, PointerType, TupleType, Type,
+                     arithmetic_result, comparison_signed)
 from .values import CValue, c_scalar_type, c_wide_type, int_literal
 
 SHIFT_MASK = 63
@@ -260,6 +260,8 @@ class ExpressionGen:
         if isinstance(base.type, TupleType):
             return self.element(base, node.position)
         index = self.expr(node.index)
+        if base.type.is_string:  # a string's bytes, as int8
+            base = CValue(base.text, ArrayType(INT8, base.type.capacity), base.remote)
         if base.type.is_array:
             return self.array_element(base, index)
         if node.type.is_c_aggregate:

@@ -148,29 +148,62 @@ def _resolve_timestamp(runtime, typ: SymbolicType, words) -> str:
 
 
 # ---- ntop([af,] address) -----------------------------------------------------------------------
+#
+# An address of either family, as bpftrace keeps one: the family, then up to 16 bytes (an IPv4
+# address given as an integer, or the bytes of a uint8[4] or uint8[16] array, as struct sock
+# holds them), so that both branches of `af == AF_INET ? ntop(v4) : ntop(v6)` are one type.
 
-AF_INET = 2
+AF_INET, AF_INET6 = 2, 10
+_ADDRESS_BYTES = {4: AF_INET, 16: AF_INET6}
 
 
 def ntop_result(ck, call: ast.Call, arg_types: list):
+    family = None
     if len(call.args) == 2:
         family = ck.constant_int(call.args[0])
-        if family != AF_INET:
-            ck.error(call.args[0].span, "ntop(): only AF_INET (2) addresses given as integers "
-                                        "are supported", hint="an IPv6 address needs an array")
+        if family not in (AF_INET, AF_INET6):
+            ck.error(call.args[0].span, "ntop(): the family must be AF_INET (2) or AF_INET6 "
+                                        "(10), written as a constant")
             return None
     typ = arg_types[-1]
-    if typ is not None and not typ.is_int:
-        ck.error(call.args[-1].span, f"ntop() expects an IPv4 address as an integer "
-                                     f"({typ} provided)")
+    if typ is None:
         return None
-    return SymbolicType("inet", 1)
+    if typ.is_int:
+        given = AF_INET
+    elif typ.is_array and typ.element.is_int and typ.element.size == 1 and \
+            typ.count in _ADDRESS_BYTES:
+        given = _ADDRESS_BYTES[typ.count]
+    else:
+        ck.error(call.args[-1].span, f"ntop() expects an IPv4 address as an integer, or an "
+                                     f"address's bytes as uint8[4] or uint8[16] ({typ} "
+                                     f"provided)")
+        return None
+    if family is not None and family != given:
+        ck.error(call.args[-1].span, f"ntop(): this is not an address of family {family}",
+                 hint="AF_INET addresses are integers or 4 bytes, AF_INET6 ones 16 bytes")
+        return None
+    call.info["family"] = given
+    return SymbolicType("inet", 3)
+
+
+def emit_ntop(gen, call: ast.Call):
+    record = gen.buffer(call.type)
+    address = gen.expr(call.args[-1])
+    gen.line(f"{record}->w[0] = {call.info['family']};")
+    if address.type.is_int:
+        gen.line(f"{record}->w[1] = (u32)({address.text});")
+    else:
+        gen.copy(f"(&{record}->w[1])", address.text, address.type.count)
+    return CValue(record, call.type)
 
 
 def _resolve_inet(runtime, typ, words) -> str:
-    # The address is the integer's bytes as they lie in memory, network order: 0x0100007f is
-    # 127.0.0.1, as a u32 read from a struct sockaddr_in is.
-    return str(ipaddress.IPv4Address(bytes((words[0] & 0xFFFFFFFF).to_bytes(4, "little"))))
+    # The address's bytes as they lie in memory, network order: 0x0100007f is 127.0.0.1, as a
+    # u32 read from a struct sockaddr_in is.
+    data = b"".join(w.to_bytes(8, "little") for w in words[1:3])
+    if words[0] == AF_INET6:
+        return str(ipaddress.IPv6Address(data))
+    return str(ipaddress.IPv4Address(data[:4]))
 
 
 # ---- buf(data, length) -------------------------------------------------------------------------
@@ -274,9 +307,9 @@ FUNCTIONS = [
     Function("strftime", "a time (nanoseconds since boot, as nsecs) formatted by strftime(3)",
              Signature((Param("format", Kind.STRING_LITERAL), Param("nsecs"))),
              strftime_result, lambda gen, call: emit_one_word(gen, call, 1)),
-    Function("ntop", "an IPv4 address as text",
+    Function("ntop", "an IPv4 or IPv6 address as text: ntop([family,] address)",
              Signature((Param("address"), Param("address", optional=True))),
-             ntop_result, lambda gen, call: emit_one_word(gen, call, len(call.args) - 1)),
+             ntop_result, emit_ntop),
     Function("strerror", "the text of an errno value", Signature((Param("errno"),)),
              _number_symbol("errno"), emit_one_word),
     Function("signal_name", "the name of a signal number", Signature((Param("signal"),)),

@@ -21,7 +21,6 @@ import ctypes
 import ctypes.util
 import errno
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -32,16 +31,18 @@ from typing import Callable, Optional
 from tracer import paths
 from tracer.diagnostics import TracerError
 from tracer.host import tracefs as host_tracefs
+# Finding headers is read-only and shared with tracer.cdefs (a script's #include); building
+# the merged tree they may need is this module's. The names stay importable from here.
+from tracer.host.headers import (DEFAULT_MODULES_DIR, DEFAULT_USR_SRC,  # noqa: F401
+                                 HeaderCandidate, bcc_default_headers, choose_headers,
+                                 find_header_candidates, version_key)
 from tracer.host.tracefs import read_mounts
 
 Notice = Callable[[str], None]
 
-DEFAULT_USR_SRC = "/usr/src"
-DEFAULT_MODULES_DIR = "/lib/modules"
 # With CONFIG_IKHEADERS the kernel carries its own headers; BCC unpacks them by itself.
 KHEADERS_ARCHIVE = "/sys/kernel/kheaders.tar.xz"
-# The file BCC tests for to decide that a directory holds kernel headers (loader.cc).
-_KCONFIG_H = os.path.join("include", "linux", "kconfig.h")
+_bcc_default_headers = bcc_default_headers
 
 NO_HEADERS_HINT = (
     "install linux-headers-$(uname -r) or your distribution's generic headers "
@@ -180,83 +181,6 @@ class HeaderInfo:
     merged: bool  # True when it is a merged tree tracer built in its cache
 
 
-@dataclass(frozen=True)
-class HeaderCandidate:
-    """A distribution headers package found under /usr/src."""
-
-    version: str  # e.g. "6.1.0-56"
-    flavour_dir: str  # absolute: linux-headers-6.1.0-56-amd64
-    common_dir: str  # absolute: linux-headers-6.1.0-56-common (Debian) or linux-headers-<ver> (Ubuntu)
-
-    @property
-    def name(self) -> str:
-        return os.path.basename(self.flavour_dir)
-
-    @property
-    def self_contained(self) -> bool:
-        # Ubuntu's flavour dir links the shared half into itself, so BCC can use it directly.
-        return os.path.isfile(os.path.join(self.flavour_dir, _KCONFIG_H))
-
-
-def version_key(version: str) -> tuple:
-    """Sort key that orders "6.1.0-56" after "6.1.0-9" and "6.10" after "6.9"."""
-    key = []
-    for part in re.findall(r"\d+|[A-Za-z]+", version):
-        key.append((1, int(part), "") if part.isdigit() else (0, 0, part))
-    return tuple(key)
-
-
-def find_header_candidates(usr_src: str = DEFAULT_USR_SRC) -> list[HeaderCandidate]:
-    """Pairs of (flavour, common) header directories, newest version first.
-
-    Debian: linux-headers-<ver>-common + linux-headers-<ver>-<flavour>  (6.1.0-56 + amd64,
-    also multi-part flavours like cloud-amd64). Ubuntu: linux-headers-<ver> + linux-headers-<ver>-
-    <flavour> (5.15.0-91 + generic). A pair counts only if it holds include/linux/kconfig.h, so a
-    half-removed package is not picked.
-    """
-    prefix = "linux-headers-"
-    try:
-        names = sorted(n for n in os.listdir(usr_src)
-                       if n.startswith(prefix) and os.path.isdir(os.path.join(usr_src, n)))
-    except OSError:
-        return []
-    present = set(names)
-    found: list[HeaderCandidate] = []
-    for name in names:
-        if name.endswith("-common"):
-            continue
-        rest = name[len(prefix):]
-        # Try every split point, longest version first: "6.1.0-56-cloud-amd64" is version
-        # "6.1.0-56" with flavour "cloud-amd64" only if a matching common dir exists.
-        dashes = [i for i, c in enumerate(rest) if c == "-"]
-        for i in reversed(dashes):
-            version = rest[:i]
-            for common in (f"{prefix}{version}-common", f"{prefix}{version}"):
-                if common in present and common != name:
-                    cand = HeaderCandidate(version, os.path.join(usr_src, name),
-                                           os.path.join(usr_src, common))
-                    if cand.self_contained or os.path.isfile(os.path.join(cand.common_dir,
-                                                                          _KCONFIG_H)):
-                        found.append(cand)
-                    break
-            else:
-                continue
-            break
-    # Newest version first; among flavours of one version the plainest name first ("amd64"
-    # before "cloud-amd64" or "rt-amd64", "generic" before "lowlatency").
-    found.sort(key=lambda c: (len(c.name), c.name))
-    found.sort(key=lambda c: version_key(c.version), reverse=True)
-    return found
-
-
-def choose_headers(candidates: list[HeaderCandidate], release: str) -> Optional[HeaderCandidate]:
-    """Headers built for the running kernel if installed, else the newest."""
-    for cand in candidates:
-        if cand.name == f"linux-headers-{release}":
-            return cand
-    return candidates[0] if candidates else None
-
-
 def _link_tree(src: str, dst: str) -> None:
     """Fill ``dst`` with symlinks to every file under ``src`` (``cp -as --remove-destination``).
 
@@ -333,18 +257,6 @@ def merged_headers_tree(cand: HeaderCandidate, cache_dir: str) -> tuple[str, boo
         raise TracerError(f"cannot build the merged kernel headers tree {final}: {e}",
                           hint="set TRACER_CACHE_DIR to a writable directory") from None
     return final, True
-
-
-def _bcc_default_headers(modules_dir: str, release: str) -> Optional[str]:
-    """The directory BCC itself would use without BCC_KERNEL_SOURCE, if it holds headers.
-
-    Mirrors BCC's loader: /lib/modules/<release>/source when both build and source exist,
-    otherwise build; it accepts the directory if include/linux/kconfig.h is there.
-    """
-    kdir = os.path.join(modules_dir, release)
-    build, source = os.path.join(kdir, "build"), os.path.join(kdir, "source")
-    path = source if os.path.isdir(build) and os.path.isdir(source) else build
-    return path if os.path.isfile(os.path.join(path, _KCONFIG_H)) else None
 
 
 def ensure_kernel_headers(notice: Notice, verbose: bool = False, *,

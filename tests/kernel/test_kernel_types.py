@@ -1,0 +1,85 @@
+"""Kernel and user structs read on the real kernel, against values known from user space.
+
+``curtask``'s members must be what the workload itself sees (its pid, its parent's pid, its
+name); the struct timespec a process hands to nanosleep must read back through the
+tracepoint's pointer argument; a struct the script defines, with bitfields, a char array, an
+anonymous union and a pointer to another struct, must read back in a uprobe exactly as the
+workload filled it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.kernel
+
+
+def _ok(proc: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_curtask_members_are_what_the_process_sees(run_tracer, workload):
+    prog = ("tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { "
+            "@[curtask->tgid, curtask->pid == tid, curtask->tgid == pid, "
+            "curtask->real_parent->tgid, curtask->comm, curtask->comm == comm, ppid, "
+            "curtask.real_parent.pid] = count(); }")
+    out = _ok(run_tracer("-c", f"{workload('tk_ids')} 40", "-e", prog))
+    # 41 calls: the workload's own getppid() for its report, then 40.
+    found = re.fullmatch(r"ids (\d+) (\d+)\n\n*@\[(.*)\]: 41\n", out)
+    assert found, out
+    pid, ppid, key = found.groups()
+    assert key == f"{pid}, true, true, {ppid}, tk_ids, true, {ppid}, {ppid}"
+
+
+def test_a_struct_read_through_a_tracepoint_pointer(run_tracer, workload):
+    prog = ("tracepoint:syscalls:sys_enter_nanosleep /pid == cpid/ { "
+            "@[args.rqtp->tv_sec, args.rqtp->tv_nsec] = count(); print(*args.rqtp); }")
+    out = _ok(run_tracer("-c", f"{workload('tk_sleep')} 3 1234567", "-e", prog))
+    assert out == "{ .tv_sec = 0, .tv_nsec = 1234567 }\n" * 3 + "\n\n@[0, 1234567]: 3\n"
+
+
+TK_STRUCT_DEFINITIONS = """
+struct tk_inner { long weight; int tag; };
+struct tk_bits {
+    unsigned int low : 3;
+    int delta : 5;
+    unsigned int wide : 12;
+    char name[8];
+    struct tk_inner *inner;
+    union { int as_int; unsigned short halves[2]; };
+};
+"""
+
+
+def test_a_struct_the_script_defines_read_in_user_memory(run_tracer, workload):
+    path = workload("tk_struct")
+    prog = TK_STRUCT_DEFINITIONS + (
+        f"uprobe:{path}:tk_take {{ $s = (struct tk_bits *)arg0; "
+        'printf("%d %d %d %s %d %d %d %d\\n", $s->low, $s->delta, $s->wide, $s->name, '
+        "$s->inner->weight, $s->inner->tag, $s->as_int, $s->halves[1]); }")
+    out = _ok(run_tracer("-c", f"{path} 12", "-e", prog))
+    want = "".join(f"{i & 7} {-i} {100 + i} n{i} {1000 + i} 7 {0x04030201} {0x0403}\n"
+                   for i in range(12))
+    assert out == want + "\n\n"
+
+
+def test_sizeof_and_offsetof_of_kernel_and_script_structs(run_tracer):
+    prog = TK_STRUCT_DEFINITIONS + (
+        'BEGIN { printf("%d %d %d %d\\n", sizeof(struct tk_bits), '
+        "offsetof(struct tk_bits, inner), offsetof(struct tk_inner, tag), "
+        "sizeof(struct tk_inner)); exit(); }")
+    # As gcc lays the workload's structs out on x86_64 and arm64.
+    assert _ok(run_tracer("-e", prog)) == "32 16 8 16\n\n\n"
+
+
+def test_a_kernel_struct_member_this_kernel_lacks_is_a_located_error(run_tracer):
+    proc = run_tracer("-d", "-e", "BEGIN { @ = curtask->pidd; }")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "struct task_struct has no field named 'pidd'" in proc.stderr
+    assert "pid" in proc.stderr.split("has no field named")[1]
+    assert "stdin:1:" in proc.stderr and "~~~~~~~~~~~~~" in proc.stderr
