@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tracer.cdefs.btf_types import kernel_types
+from tracer.check.cdata import closest_members
 from tracer.compiler import compile_program
 from tracer.diagnostics import CompileError
 from tracer.layout import CArray, Layout, Record
@@ -123,3 +124,12 @@ def test_struct_types_are_equal_by_kind_name_and_size():
     assert anonymous != StructType("struct", "", 4, 4, []) and anonymous == anonymous
     assert BITS.find("halves") == Member("halves", ArrayType(UINT16, 2), 8)
     assert UINT64 not in (INNER,)
+
+
+def test_closest_members_prefer_a_shared_word():
+    # struct cfs_rq on 6.18 has no nr_running; its renamed counters keep the "nr".
+    names = ["load", "nr_queued", "h_nr_queued", "h_nr_runnable", "h_nr_idle", "avg",
+             "runtime_remaining", "zero_vruntime"]
+    assert closest_members("nr_running", names) == ["h_nr_runnable", "nr_queued", "h_nr_idle"]
+    assert closest_members("lod", names) == ["load"]
+    assert closest_members("zzz", names) == []

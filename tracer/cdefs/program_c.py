@@ -12,8 +12,6 @@ from typing import Optional
 from ..diagnostics import CompileError
 from ..host import btf
 from .catalog import TypeCatalog
-from .cparse import parse_definitions
-from .includes import include_macros
 from .preprocess import Preprocessed, preprocess
 
 
@@ -34,12 +32,16 @@ def catalog_for(pre: Preprocessed, source_name: str) -> TypeCatalog:
     give nothing, as the types a tool includes them for come from BTF."""
     catalog = TypeCatalog()
     included: dict[str, str] = {}
+    # The C parser and the header reader are imported only by programs that need them: most
+    # programs have neither definitions nor includes, and start faster without them.
     if pre.includes:
+        from .includes import include_macros
         quote_dirs = [os.path.dirname(os.path.abspath(source_name))] \
             if os.path.isfile(source_name) else []
         included = include_macros(pre.includes, quote_dirs=quote_dirs)
     constants = {name: int(value) for name, value in included.items()}
     if pre.definitions:
+        from .cparse import parse_definitions
         definitions = parse_definitions(pre.definitions, {**included, **pre.macros},
                                         resolve=_kernel_type(catalog))
         catalog.types = definitions.types

@@ -143,9 +143,20 @@ class CDataRules:
 
 def _closest(name: str, struct: StructType) -> str:
     names = struct.member_names()
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    close = closest_members(name, names)
     if close:
         return "the closest fields it has: " + ", ".join(close)
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
     return f"its fields are: {shown}" if names else "it has no fields"
 
+
+def closest_members(name: str, names: list[str], count: int = 3) -> list[str]:
+    """The members most like ``name``: those sharing a word of it (`nr_running` and
+    `h_nr_queued` share `nr`, as a renamed member often keeps one) ranked by likeness, then
+    those merely spelled alike."""
+    words = set(name.split("_")) - {""}
+    ratio = {n: difflib.SequenceMatcher(None, name, n).ratio() for n in names}
+    sharing = sorted((n for n in names if words & set(n.split("_"))),
+                     key=lambda n: (-len(words & set(n.split("_"))), -ratio[n]))
+    alike = difflib.get_close_matches(name, names, n=count, cutoff=0.5)
+    return list(dict.fromkeys(sharing + alike))[:count]
