@@ -3,6 +3,21 @@ known exactly, so a test can assert an exact count. Their names start with ``tk_
 ``comm == "tk_..."`` predicate does not match some other program on the machine.
 """
 
+# The structs tk_struct hands to tk_take(), written as both C and a bpftrace script define them:
+# bitfields (a signed one among them), a char array, a pointer to another struct, and an
+# anonymous union.
+TK_STRUCT_TYPES = """
+struct tk_inner { long weight; int tag; };
+struct tk_bits {
+    unsigned int low : 3;
+    int delta : 5;
+    unsigned int wide : 12;
+    char name[8];
+    struct tk_inner *inner;
+    union { int as_int; unsigned short halves[2]; };
+};
+"""
+
 WORKLOAD_SOURCES = {
     # tk_loop N: getppid() N times.
     "tk_loop": r"""
@@ -270,15 +285,7 @@ int main(int argc, char **argv) {
     "tk_struct": r"""
 #include <stdio.h>
 #include <stdlib.h>
-struct tk_inner { long weight; int tag; };
-struct tk_bits {
-    unsigned int low : 3;
-    int delta : 5;
-    unsigned int wide : 12;
-    char name[8];
-    struct tk_inner *inner;
-    union { int as_int; unsigned char bytes[4]; };
-};
+""" + TK_STRUCT_TYPES + r"""
 __attribute__((noinline)) void tk_take(struct tk_bits *s) { __asm__ volatile("" :: "r"(s) : "memory"); }
 int main(int argc, char **argv) {
     long n = atol(argv[1]);

@@ -111,6 +111,16 @@ def libbpf() -> Support:
     return Support(True, f"libbpf {version}")
 
 
+def c_preprocessor() -> Support:
+    """What reads the macro constants of a script's #include lines."""
+    from .cdefs.includes import preprocessor
+    command = preprocessor()
+    if command is None:
+        return Support(False, "no C preprocessor (cpp, gcc or clang): #include gives scripts "
+                              "no macro constants", "install cpp (scripts/setup installs gcc)")
+    return Support(True, f"{' '.join(command)} reads #include's macro constants")
+
+
 # -- the table -------------------------------------------------------------------------------
 
 # name, answer, needed for tracepoints
@@ -129,6 +139,7 @@ FEATURES: list[tuple[str, Callable[[], Support], bool]] = [
     ("kernel headers", kernel_headers, True),
     ("BCC", bcc, True),
     ("libbpf", libbpf, True),
+    ("C preprocessor", c_preprocessor, False),
 ]
 
 FEATURE_NAMES = {answer: name for name, answer, _ in FEATURES}

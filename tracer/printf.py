@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
 from .gfp import gfp_text
-from .layout import Record
+from .layout import CArray, Record
 from .types import IntType, StringType
 from .values import Buffer, Stack, Stats
 
@@ -71,6 +71,7 @@ class FormatError(Exception):
 TYPE_KINDS = {"IntType": "integer", "BoolType": "boolean", "PointerType": "pointer",
               "StringType": "string", "TupleType": "tuple", "VoidType": "none",
               "AggregateType": "aggregate", "StructRef": "c_type", "ArgsType": "record",
+              "StructType": "c_struct", "ArrayType": "array", "OpaqueType": "c_type",
               "SymbolicType": "symbolic"}
 INTEGER_KINDS = frozenset({"integer", "boolean", "pointer"})
 # None: anything goes (bpftrace 0.26 prints any value with %s).
@@ -227,6 +228,16 @@ def _record_pieces(value: Record, typ, plus: bool) -> list[str]:
     return _join_pieces("{ ", fields, " }")
 
 
+def _array_pieces(value: CArray, typ, plus: bool) -> list[str]:
+    element = getattr(typ, "element", None)
+    pieces = ["["]
+    for i, item in enumerate(value):
+        if i:
+            pieces.append(",")
+        pieces.extend(pieces_of(item, element, plus))
+    return pieces + ["]"]
+
+
 def _stats_pieces(value: Stats, typ, plus: bool) -> list[str]:
     record = Record(("count", "average", "total"), (value.count, value.average, value.total))
     return _record_pieces(record, None, plus)
@@ -238,6 +249,7 @@ PIECES: dict[type, Callable[[Any, Any, bool], list[str]]] = {
     int: _int_pieces,
     str: lambda v, t, plus: [v],
     Record: _record_pieces,
+    CArray: _array_pieces,
     tuple: _tuple_pieces,
     Buffer: lambda v, t, plus: [buffer_text(v.data)],
     Stack: lambda v, t, plus: [stack_text(v)],

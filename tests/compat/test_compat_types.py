@@ -9,19 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from workloads import TK_STRUCT_TYPES
 
 pytestmark = pytest.mark.compat
 
-TK_STRUCT = """
-struct tk_inner { long weight; int tag; };
-struct tk_bits {
-    unsigned int low : 3;
-    int delta : 5;
-    unsigned int wide : 12;
-    char name[8];
-    struct tk_inner *inner;
-};
-"""
 
 # (id, program, workload and its arguments)
 PROGRAMS = [
@@ -34,7 +25,7 @@ PROGRAMS = [
      "@[curtask->pid - tid, curtask->tgid - pid] = count(); "
      "@w = curtask->se.load.weight; }", ("tk_sleep", "2", "1000")),
     ("script_struct_in_a_uprobe",
-     TK_STRUCT + "uprobe:{bin}:tk_take { $s = (struct tk_bits *)arg0; "
+     TK_STRUCT_TYPES + "uprobe:{bin}:tk_take { $s = (struct tk_bits *)arg0; "
      'printf("%d %d %s %d %d\\n", $s->low, $s->wide, $s->name, '
      "$s->inner->weight, $s->inner->tag); @[$s->name] = sum($s->wide); "
      "@sz = sizeof(struct tk_bits); }", ("tk_struct", "6")),

@@ -13,6 +13,7 @@ import re
 import subprocess
 
 import pytest
+from workloads import TK_STRUCT_TYPES
 
 pytestmark = pytest.mark.kernel
 
@@ -43,22 +44,11 @@ def test_a_struct_read_through_a_tracepoint_pointer(run_tracer, workload):
     assert out == "{ .tv_sec = 0, .tv_nsec = 1234567 }\n" * 3 + "\n\n@[0, 1234567]: 3\n"
 
 
-TK_STRUCT_DEFINITIONS = """
-struct tk_inner { long weight; int tag; };
-struct tk_bits {
-    unsigned int low : 3;
-    int delta : 5;
-    unsigned int wide : 12;
-    char name[8];
-    struct tk_inner *inner;
-    union { int as_int; unsigned short halves[2]; };
-};
-"""
 
 
 def test_a_struct_the_script_defines_read_in_user_memory(run_tracer, workload):
     path = workload("tk_struct")
-    prog = TK_STRUCT_DEFINITIONS + (
+    prog = TK_STRUCT_TYPES + (
         f"uprobe:{path}:tk_take {{ $s = (struct tk_bits *)arg0; "
         'printf("%d %d %d %s %d %d %d %d\\n", $s->low, $s->delta, $s->wide, $s->name, '
         "$s->inner->weight, $s->inner->tag, $s->as_int, $s->halves[1]); }")
@@ -69,7 +59,7 @@ def test_a_struct_the_script_defines_read_in_user_memory(run_tracer, workload):
 
 
 def test_sizeof_and_offsetof_of_kernel_and_script_structs(run_tracer):
-    prog = TK_STRUCT_DEFINITIONS + (
+    prog = TK_STRUCT_TYPES + (
         'BEGIN { printf("%d %d %d %d\\n", sizeof(struct tk_bits), '
         "offsetof(struct tk_bits, inner), offsetof(struct tk_inner, tag), "
         "sizeof(struct tk_inner)); exit(); }")

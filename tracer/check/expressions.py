@@ -415,12 +415,14 @@ class ExpressionRules:
                               f"type {base}")
         return None
 
-    def _sizeof(self, node: ast.Sizeof) -> Optional[Type]:
-        subject = node.subject
+    def _subject_type(self, subject) -> Optional[Type]:
+        """What sizeof() and offsetof() are about: a type written out, or an expression's."""
         if isinstance(subject, ast.TypeSpec):
-            typ = resolve_type_spec(self, subject)
-        else:
-            typ = self.value(subject)
+            return resolve_type_spec(self, subject)
+        return self.value(subject)
+
+    def _sizeof(self, node: ast.Sizeof) -> Optional[Type]:
+        typ = self._subject_type(node.subject)
         if typ is None:
             return None
         if typ.size == 0:
@@ -430,14 +432,8 @@ class ExpressionRules:
         return literal_type(typ.size)
 
     def _offsetof(self, node: ast.Offsetof) -> Optional[Type]:
-        subject = node.subject
-        if isinstance(subject, ast.TypeSpec):
-            typ = resolve_type_spec(self, subject)
-        else:
-            typ = self.expr(subject)
-        if typ is None:
-            return None
-        return self.offsetof(node, typ)
+        typ = self._subject_type(node.subject)
+        return None if typ is None else self.offsetof(node, typ)
 
     # -- constants ---------------------------------------------------------------------------
 
