@@ -58,13 +58,14 @@ def test_a_struct_the_script_defines_read_in_user_memory(run_tracer, workload):
     assert out == want + "\n\n"
 
 
-def test_sizeof_and_offsetof_of_kernel_and_script_structs(run_tracer):
+def test_sizeof_offsetof_and_enum_constants_of_kernel_and_script_types(run_tracer):
     prog = TK_STRUCT_TYPES + (
-        'BEGIN { printf("%d %d %d %d\\n", sizeof(struct tk_bits), '
+        'BEGIN { printf("%d %d %d %d %d %d\\n", sizeof(struct tk_bits), '
         "offsetof(struct tk_bits, inner), offsetof(struct tk_inner, tag), "
-        "sizeof(struct tk_inner)); exit(); }")
-    # As gcc lays the workload's structs out on x86_64 and arm64.
-    assert _ok(run_tracer("-e", prog)) == "32 16 8 16\n\n\n"
+        "sizeof(struct tk_inner), PIDTYPE_SID, sizeof(curtask->comm)); exit(); }")
+    # As gcc lays the workload's structs out on x86_64 and arm64; the kernel's enum pid_type
+    # (from BTF) and TASK_COMM_LEN, as include/linux/pid_types.h and sched.h have them.
+    assert _ok(run_tracer("-e", prog)) == "32 16 8 16 3 16\n\n\n"
 
 
 def test_a_kernel_struct_member_this_kernel_lacks_is_a_located_error(run_tracer):

@@ -460,21 +460,6 @@ def test_kernel_enums_and_typedefs():
 
 
 @needs_kernel_btf
-def test_kernel_module_btf():
-    modules = host.module_names()
-    if not modules:
-        pytest.skip("no loaded module has BTF of its own (/sys/kernel/btf has only vmlinux)")
-    types = BtfTypes(host.vmlinux())
-    kernel = types.btf
-    for module in types.modules():
-        own = [n for n in module.scan.names[STRUCT] if not kernel.find(n, STRUCT)]
-        if own:
-            found = types.find(f"struct {own[0]}")
-            assert isinstance(found, StructType) and found.origin == f"BTF of {module.origin}"
-            return
-    pytest.skip("no module defines a struct that vmlinux lacks")
-
-
 @pytest.mark.compat
 @pytest.mark.parametrize("name", ["struct task_struct", "struct cfs_rq", "enum pid_type",
                                   "struct file", "struct task_*"])
