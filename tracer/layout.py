@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from .types import (ArrayType, BoolType, IntType, OpaqueType, PointerType, StringType, StructType,
                     SymbolicType, TupleType, Type, struct_layout)
+from .values import Pointer
 
 class Record(tuple):
     """A decoded record: its values, in order, and the names of its fields."""
@@ -164,7 +165,7 @@ _DECODERS: dict[type, Callable[[Any, bytes, int], Value]] = {
                                                          raw, offset)[0],
     SymbolicType: lambda typ, raw, offset: RawSymbolic(
         typ, struct.unpack_from(f"<{typ.words}Q", raw, offset)),
-    PointerType: lambda typ, raw, offset: struct.unpack_from("<Q", raw, offset)[0],
+    PointerType: lambda typ, raw, offset: Pointer(struct.unpack_from("<Q", raw, offset)[0]),
     # C data (structs, arrays) has no fast reader: layouts holding it decode field by field.
     StructType: _decode_struct,
     ArrayType: _decode_array,
@@ -236,7 +237,7 @@ def _tuple_piece(typ: TupleType) -> _Piece:
 _PIECES: dict[type, Callable[[Type], _Piece]] = {
     IntType: _int_piece,
     BoolType: lambda typ: _Piece("?", 1),  # "?" is True for any byte but 0, as decode has it
-    PointerType: lambda typ: _Piece("Q", 1),
+    PointerType: lambda typ: _Piece("Q", 1, lambda at: lambda flat: Pointer(flat[at])),
     StringType: _string_piece,
     SymbolicType: _symbolic_piece,
     TupleType: _tuple_piece,

@@ -40,7 +40,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 from .gfp import gfp_text
 from .layout import CArray, Record
 from .types import IntType, StringType
-from .values import Buffer, Stack, Stats
+from .values import Buffer, Pointer, Stack, Stats
 
 # bpftrace 0.26's grammar of a specifier: flags in this order, each at most once; a width and a
 # precision in ASCII digits or '*'; any run of length letters; then the conversion. Its
@@ -247,6 +247,7 @@ def _stats_pieces(value: Stats, typ, plus: bool) -> list[str]:
 PIECES: dict[type, Callable[[Any, Any, bool], list[str]]] = {
     bool: lambda v, t, plus: ["true" if v else "false"],
     int: _int_pieces,
+    Pointer: lambda v, t, plus: ["0x%x" % v],
     str: lambda v, t, plus: [v],
     Record: _record_pieces,
     CArray: _array_pieces,

@@ -62,6 +62,11 @@ class Stack:
     mode: str = "bpftrace"
 
 
+class Pointer(int):
+    """A pointer's value: shown in hex in text (``0xffff8881...``, bpftrace 0.26), as a number
+    in JSON. An ``int``, so it sorts and compares as one."""
+
+
 @dataclass(frozen=True)
 class Buffer:
     """``buf()``: raw bytes, shown as bpftrace shows a buffer."""

@@ -133,3 +133,16 @@ def test_closest_members_prefer_a_shared_word():
     assert closest_members("nr_running", names) == ["h_nr_runnable", "nr_queued", "h_nr_idle"]
     assert closest_members("lod", names) == ["load"]
     assert closest_members("zzz", names) == []
+
+
+def test_pointers_print_in_hex_in_text_and_as_numbers_in_json():
+    node = StructType("struct", "node", 16, 8, [Member("next", PointerType(None), 0),
+                                                 Member("len", UINT64, 8)])
+    raw = (0xffff888012345678).to_bytes(8, "little") + (3).to_bytes(8, "little")
+    (value,) = Layout.of([node]).decode(raw)
+    (fast,) = Layout.of([node, PointerType(None)]).reader()(raw + (16).to_bytes(8, "little"))[:1]
+    assert format_value(value) == format_value(fast) == "{ .next = 0xffff888012345678, .len = 3 }"
+    # As any integer a double cannot hold exactly: a string (bpftrace 0.26's JSON).
+    assert json_value(value) == '{"next": "18446612682375452280", "len": 3}'
+    (alone,) = Layout.of([PointerType(None)]).reader()((4096).to_bytes(8, "little"))
+    assert format_value(alone) == "0x1000" and json_value(alone) == "4096"

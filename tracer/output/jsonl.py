@@ -21,7 +21,7 @@ from .base import MapSnapshot, Output
 from .buckets import Label, ShownHistogram
 from .order import arrange, shown_value
 from .text import format_diagnostic, format_value
-from ..values import Buffer, Stack
+from ..values import Buffer, Pointer, Stack
 
 _U64 = 1 << 64
 _S64 = 1 << 63
@@ -107,6 +107,7 @@ def json_histogram(hist: ShownHistogram) -> str:
 _JSON: dict[type, Callable[[Any], str]] = {
     bool: lambda v: "true" if v else "false",
     int: json_int,
+    Pointer: json_int,
     str: json_string,
     type(None): lambda v: "null",
     Stack: lambda v: json_string(format_value(v)),

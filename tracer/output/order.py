@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional
 from ..layout import Record
 from .base import MapSnapshot
 from .buckets import ShownHistogram, shown
-from ..values import Buffer, Histogram, Stack, Stats
+from ..values import Buffer, Histogram, Pointer, Stack, Stats
 
 _U64 = 1 << 64
 _S64 = 1 << 63
@@ -134,6 +134,7 @@ def _text_bytes(text: str) -> bytes:
 _KEY_KINDS: dict[type, tuple[int, Callable[[Any], Any]]] = {
     bool: (0, int),
     int: (1, _signed64),
+    Pointer: (1, int),
     str: (2, _text_bytes),
     Buffer: (3, lambda k: k.data),
     Stack: (4, lambda k: tuple(_text_bytes(f) for f in k.frames)),

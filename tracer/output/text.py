@@ -15,7 +15,7 @@ from ..layout import CArray, Record
 from .base import MapSnapshot, Output
 from .buckets import ShownHistogram, text_label
 from .order import arrange, shown_value
-from ..values import Buffer, Stack
+from ..values import Buffer, Pointer, Stack
 
 BAR_WIDTH = 52  # the @ bar of the largest bucket
 
@@ -49,6 +49,7 @@ def _format_tuple(values: tuple) -> str:
 _FORMATS: dict[type, Callable[[Any], str]] = {
     bool: lambda v: "true" if v else "false",
     int: str,
+    Pointer: lambda v: "0x%x" % v,
     str: lambda v: v,
     type(None): lambda v: "null",
     Stack: format_stack,
