@@ -146,3 +146,18 @@ def test_pointers_print_in_hex_in_text_and_as_numbers_in_json():
     assert json_value(value) == '{"next": "18446612682375452280", "len": 3}'
     (alone,) = Layout.of([PointerType(None)]).reader()((4096).to_bytes(8, "little"))
     assert format_value(alone) == "0x1000" and json_value(alone) == "4096"
+
+
+def test_an_unknown_name_says_which_included_headers_gave_nothing():
+    rendered = error_of("#include <no/such_header.h>\nBEGIN { @ = NO_SUCH_CONSTANT; }")
+    assert "stdin:2:13: error: Unknown identifier: 'NO_SUCH_CONSTANT'" in rendered
+    assert "these headers are not installed, so they gave no constants: no/such_header.h" \
+        in rendered
+
+
+def test_included_macro_constants_and_script_definitions_compile_to_their_values():
+    c_text = compile_program("#include <sys/socket.h>\n#define TAG 8\n"
+                             "struct pair { int a; char tag[TAG]; };\n"
+                             "BEGIN { @a = AF_INET6; @b = sizeof(struct pair); "
+                             "@c = offsetof(struct pair, tag); }", "stdin").c_text
+    assert "= (s8)(10LL);" in c_text and "= (s8)(12);" in c_text and "= (s8)(4);" in c_text

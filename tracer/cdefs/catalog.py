@@ -25,6 +25,9 @@ class TypeCatalog:
     types: Mapping[str, Type] = field(default_factory=dict)
     # Integer constants the script defines (its enums) or includes (macro constants).
     constants: Mapping[str, int] = field(default_factory=dict)
+    # Why a constant the program's #includes should give may be missing (headers not
+    # installed, no C preprocessor), for the message about an unknown name; None: no gap.
+    headers_note: Optional[str] = None
     # The kernel's types: () -> BtfTypes or None. Called at most once, when first needed.
     kernel_source: Callable = _kernel_types
     _kernel: object = field(default=None, init=False, repr=False)

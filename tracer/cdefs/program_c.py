@@ -35,10 +35,12 @@ def catalog_for(pre: Preprocessed, source_name: str) -> TypeCatalog:
     # The C parser and the header reader are imported only by programs that need them: most
     # programs have neither definitions nor includes, and start faster without them.
     if pre.includes:
-        from .includes import include_macros
+        from .includes import read_includes
         quote_dirs = [os.path.dirname(os.path.abspath(source_name))] \
             if os.path.isfile(source_name) else []
-        included = include_macros(pre.includes, quote_dirs=quote_dirs)
+        found = read_includes(pre.includes, quote_dirs=quote_dirs)
+        included = found.macros
+        catalog.headers_note = _headers_note(found)
     constants = {name: int(value) for name, value in included.items()}
     if pre.definitions:
         from .cparse import parse_definitions
@@ -48,6 +50,15 @@ def catalog_for(pre: Preprocessed, source_name: str) -> TypeCatalog:
         constants.update(definitions.constants)
     catalog.constants = constants
     return catalog
+
+
+def _headers_note(found) -> Optional[str]:
+    if found.problem:
+        return f"the program's #include lines gave no constants: {found.problem}"
+    if found.skipped:
+        return ("these headers are not installed, so they gave no constants: " +
+                ", ".join(found.skipped))
+    return None
 
 
 def _kernel_type(catalog: TypeCatalog):

@@ -80,7 +80,8 @@ class ExpressionRules:
                                       f"{_listed(owners)} probes, not {target.provider.name}")
             else:
                 self.error(node.span, f"Unknown identifier: '{node.name}'",
-                           lambda: _did_you_mean(node.name, [*BUILTINS, "args"]))
+                           lambda: _did_you_mean(node.name, [*BUILTINS, "args"]) or
+                           self.catalog.headers_note)
             return None
         reason = builtin.unavailable(self.options)
         if reason:
