@@ -49,12 +49,15 @@ def test_a_struct_read_through_a_tracepoint_pointer(run_tracer, workload):
 def test_a_struct_the_script_defines_read_in_user_memory(run_tracer, workload):
     path = workload("tk_struct")
     prog = TK_STRUCT_TYPES + (
-        f"uprobe:{path}:tk_take {{ $s = (struct tk_bits *)arg0; "
-        'printf("%d %d %d %s %d %d %d %d\\n", $s->low, $s->delta, $s->wide, $s->name, '
-        "$s->inner->weight, $s->inner->tag, $s->as_int, $s->halves[1]); }")
+        f"uprobe:{path}:tk_take {{ $s = (struct tk_bits *)arg0; $copy = *$s; "
+        'printf("%d %d %d %s %d %d %d %d %d\\n", $s->low, $s->delta, $s->wide, $s->name, '
+        "$s->inner->weight, $s->inner->tag, $s->as_int, $s->halves[1], "
+        "$copy.inner.weight); }")
     out = _ok(run_tracer("-c", f"{path} 12", "-e", prog))
-    want = "".join(f"{i & 7} {-i} {100 + i} n{i} {1000 + i} 7 {0x04030201} {0x0403}\n"
-                   for i in range(12))
+    # $copy is the struct copied into the program: its pointer still points into the
+    # process's memory, and is read from there.
+    want = "".join(f"{i & 7} {-i} {100 + i} n{i} {1000 + i} 7 {0x04030201} {0x0403} "
+                   f"{1000 + i}\n" for i in range(12))
     assert out == want + "\n\n"
 
 

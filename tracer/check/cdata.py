@@ -68,15 +68,16 @@ class CDataRules:
         return in_space(typ, user)
 
     def space_of(self, node: ast.Expr) -> Optional[bool]:
-        """Where a struct value lives, for the pointers in it: the address space of the
-        pointer it was reached through (user memory in a uprobe), or the kernel's."""
+        """Where a struct value came from, for the pointers in it: the address space of the
+        pointer it was reached through; for one kept in a variable or a map, where the
+        probe's addresses point (user memory in a uprobe, else the kernel's)."""
         while isinstance(node, (ast.FieldAccess, ast.Index)) or \
                 isinstance(node, ast.Unary) and node.op == "*":
             inner = node.operand if isinstance(node, ast.Unary) else node.base
             if isinstance(inner.type, PointerType):
                 return inner.type.user
             node = inner
-        return False
+        return self.site.target.provider.user_memory
 
     def pointed_aggregate(self, node: ast.Expr, typ: PointerType) -> Optional[Type]:
         """``*p`` or ``p[i]`` for a pointer to a struct or an array: the value, not yet read."""
