@@ -15,8 +15,7 @@ from ..literals import LiteralError, parse_signed_int, short
 from ..types import (ARITHMETIC_OPS, BOOL, COMPARISON_OPS, INT8, INT64, LOGICAL_OPS,
                      UINT64, AggregateType, ArgsType, ArrayType, BoolType, IntType, PointerType,
                      StringType, StructRef, StructType, TupleType, Type, literal_type, promote,
-                     settle_signs,
-                     signed_literal_type)
+                     settle_signs, signed_literal_type)
 from .typespec import resolve_type_spec
 
 MAX_EXPR_DEPTH = 10_000
