@@ -1,12 +1,17 @@
 """tracer: bpftrace programs compiled to eBPF through BCC.
 
-The command line is ``tracer``; the same stages are here for programs and tests:
+The command line is ``tracer``; the same stages are a Python library (``tracer.api``):
 
     import tracer
     compiled = tracer.compile('BEGIN { printf("hi\\n"); exit(); }')   # parse, check, generate C
     print(compiled.c_text)
-    tracer.run('tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @ = count(); }',
-               command="./workload")                                  # as root: trace, print
+    result = tracer.run('tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @ = count(); }',
+                        command="./workload 250")                     # as root: trace, collect
+    result.maps["@"]                                                  # 250
+    with tracer.trace('tracepoint:raw_syscalls:sys_enter /pid == $1/ { @ = count(); }',
+                      params=[os.getpid()]) as t:
+        ...                                                            # traced meanwhile
+    t.result.maps["@"]
 
 Imports are deferred so that ``import tracer`` stays cheap.
 """
@@ -15,30 +20,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-
-def compile(text: str, name: str = "stdin", params=(), has_child: bool = False, named=None):
-    """Parse, check and generate C for a program; raises CompileError with located errors.
-    ``named`` holds the named parameters getopt() reads ({"name": "value" or True})."""
-    from .compiler import compile_program
-    from .options import CompileOptions
-
-    return compile_program(text, name, CompileOptions(params=list(params), has_child=has_child,
-                                                      named=dict(named or {})))
+# The public names, each imported from tracer.api when first used.
+_API = ("compile", "run", "trace", "Result", "Event", "CompileError", "TracerError")
 
 
-def run(text: str, name: str = "stdin", params=(), command: str | None = None,
-        pid: int | None = None, output_fd: int = 1, named=None) -> int:
-    """Compile and run a program as the CLI does, writing bpftrace's text output to
-    ``output_fd``; returns when the program ends (exit(), the command or process ending, or
-    SIGINT/SIGTERM). Needs root."""
-    from .compiler import compile_program
-    from .options import CompileOptions
-    from .output import TextOutput
-    from .runtime import kernel
-    from .runtime.session import trace
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'tracer' has no attribute {name!r}")
 
-    options = CompileOptions(params=list(params), has_child=command is not None, target_pid=pid,
-                             named=dict(named or {}))
-    kernel.tracefs_path(options.notice)  # tracepoints are expanded from it
-    compiled = compile_program(text, name, options)
-    return trace(compiled, options, TextOutput(output_fd), command)
+
+def __dir__():
+    return sorted([*globals(), *_API])

@@ -109,6 +109,25 @@ class CompileError(Exception):
     def at(cls, span: Span | None, message: str, hint: str | None = None) -> "CompileError":
         return cls([Diagnostic("error", message, span, hint)])
 
+    # The first error, for programs that catch it (the Python API): where, and what.
+    @property
+    def file(self) -> str | None:
+        return self.source.name if self.source is not None else None
+
+    @property
+    def line(self) -> int | None:
+        span = self.diagnostics[0].span if self.diagnostics else None
+        return span.line if span is not None else None
+
+    @property
+    def column(self) -> int | None:
+        span = self.diagnostics[0].span if self.diagnostics else None
+        return span.col if span is not None else None
+
+    @property
+    def message(self) -> str:
+        return self.diagnostics[0].message if self.diagnostics else ""
+
     def render(self) -> str:
         shown = [d.render(self.source) for d in self.diagnostics[:MAX_SHOWN]]
         hidden = len(self.diagnostics) - MAX_SHOWN

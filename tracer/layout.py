@@ -33,6 +33,9 @@ class Record(tuple):
         record.names = tuple(names)
         return record
 
+    def __getnewargs__(self):  # pickled with its names (trace() sends results between processes)
+        return self.names, tuple(self)
+
 
 class CArray(tuple):
     """A decoded C array: ``[1,2,3]``."""

@@ -87,6 +87,10 @@ class Output:
         """All probes are attached (not called with -q)."""
         raise NotImplementedError
 
+    def started(self) -> None:
+        """Every probe is attached and BEGIN has run: tracing has begun. (bpftrace prints
+        nothing then; the Python API's trace() waits for it.)"""
+
     def printf(self, text: str) -> None:
         raise NotImplementedError
 

@@ -15,7 +15,7 @@ import signal
 import struct
 import threading
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 from ..codegen import markers
 from ..compiler import CompiledProgram
@@ -42,8 +42,12 @@ _U64 = struct.Struct("<Q")  # the lost-events counter
 
 class Session:
     def __init__(self, compiled: CompiledProgram, options: CompileOptions, output: Output,
-                 child: Optional[Child] = None):
+                 child: Optional[Child] = None,
+                 stop_when: Optional[Callable[[], bool]] = None):
         self.compiled = compiled
+        # Asked between polls whether tracing should stop, as Ctrl-C stops it: the Python
+        # API's timeout and trace()'s end. None: only exit(), a signal, or the end of -c or -p.
+        self.stop_when = stop_when
         self.options = options
         self.output = output
         self.child = child
@@ -83,6 +87,7 @@ class Session:
                 # check of a script against a host has no effect beyond loading it.
                 return 0
             self._run_trigger("begin")
+            self.output.started()
             if not self._exit_requested:
                 self._release_child()
                 if self._waits_for_events():
@@ -206,6 +211,8 @@ class Session:
                         break
                     if target is not None and target.exited():
                         break
+                    if self.stop_when is not None and self.stop_when():
+                        break
                     if read < BATCH and not (self.stopping or self._exit_requested):
                         self.ring.wait(POLL_SECONDS)
                         wakeup.clear()
@@ -296,7 +303,8 @@ class Session:
 
 
 def trace(compiled: CompiledProgram, options: CompileOptions, output: Output,
-          command: Optional[str] = None) -> int:
+          command: Optional[str] = None,
+          stop_when: Optional[Callable[[], bool]] = None) -> int:
     """Run a compiled program until it ends: the whole of a run, for the CLI and the API."""
     kernel.require_root()
     if options.target_pid is not None and not os.path.exists(f"/proc/{options.target_pid}"):
@@ -306,7 +314,7 @@ def trace(compiled: CompiledProgram, options: CompileOptions, output: Output,
         if child is not None:
             child.spawn()
         with StopSignals():
-            return Session(compiled, options, output, child).run()
+            return Session(compiled, options, output, child, stop_when).run()
     finally:
         if child is not None:
             child.stop()
