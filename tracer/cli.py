@@ -14,13 +14,11 @@ import click
 
 from . import __version__, ast
 from .compiler import compile_program
-from .diagnostics import CompileError, TracerError
+from .diagnostics import EXIT_INTERNAL_ERROR, CompileError, TracerError
 from .options import CompileOptions, split_named
 from .output import FORMATS, Output, make_output
 from .runtime import kernel
 
-EXIT_PROGRAM_ERROR = 1
-EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE
 
 EPILOG = """\b
 Examples:
@@ -264,7 +262,7 @@ def main() -> None:
         sys.exit(130)
     except CompileError as err:
         click.echo(err.render(), err=True)
-        sys.exit(EXIT_PROGRAM_ERROR)
+        sys.exit(err.exit_code)
     except TracerError as err:
         click.echo(err.render(), err=True)
         sys.exit(err.exit_code)

@@ -97,8 +97,19 @@ def _window(text: str, start: int, end: int) -> tuple[str, int, int]:
     return prefix + text[left:right] + suffix, start - left + len(prefix), end - left + len(prefix)
 
 
+# tracer's exit statuses (the README's table and the man page's EXIT STATUS), so that a script
+# or a CI job can tell apart what went wrong. bpftrace exits 1 for all of these.
+EXIT_PROGRAM_ERROR = 1  # the program is wrong (or the machine lacks something tracer needs)
+EXIT_USAGE = 2  # the command line is wrong
+EXIT_KERNEL_REFUSED = 3  # a probe it cannot attach, a program it rejects, a map it will not make
+EXIT_INTERNAL_ERROR = 70  # a bug in tracer (EX_SOFTWARE)
+EXIT_COMMAND_NOT_RUN = 127  # the -c command cannot be run (as a shell says: not found)
+
+
 class CompileError(Exception):
     """The program is wrong; each diagnostic points into its source."""
+
+    exit_code = EXIT_PROGRAM_ERROR
 
     def __init__(self, diagnostics: Iterable[Diagnostic], source: Source | None = None):
         self.diagnostics = list(diagnostics)
@@ -174,10 +185,17 @@ class Reporter:
             raise CompileError(self.errors)
 
 
+class UnattachableProbes(CompileError):
+    """Probes this kernel cannot attach, each located in the program, found before anything
+    is loaded."""
+
+    exit_code = EXIT_KERNEL_REFUSED
+
+
 class TracerError(Exception):
     """A failure outside the program text: the machine, the kernel, permissions."""
 
-    exit_code = 1
+    exit_code = EXIT_PROGRAM_ERROR
 
     def __init__(self, message: str, hint: str | None = None):
         self.message = message
@@ -186,3 +204,16 @@ class TracerError(Exception):
 
     def render(self) -> str:
         return f"tracer: error: {self.message}" + (f"\nhint: {self.hint}" if self.hint else "")
+
+
+class KernelRefusal(TracerError):
+    """The kernel would not do what the program needs: load it (its verifier), create one of
+    its maps, attach one of its probes."""
+
+    exit_code = EXIT_KERNEL_REFUSED
+
+
+class CommandNotRun(TracerError):
+    """The command given with -c cannot be started."""
+
+    exit_code = EXIT_COMMAND_NOT_RUN

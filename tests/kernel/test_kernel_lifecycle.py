@@ -14,6 +14,8 @@ import time
 import pytest
 
 import leaks
+
+from tracer.diagnostics import EXIT_KERNEL_REFUSED
 from tracer.host import pmu
 
 pytestmark = pytest.mark.kernel
@@ -79,7 +81,7 @@ def test_dry_run_still_refuses_what_the_kernel_cannot_attach(run_tracer):
     if pmu.has_hardware_counters():
         pytest.skip("this machine has hardware counters, so hardware: probes attach")
     proc = run_tracer("--dry-run", "-e", "hardware:cycles:1000000 { @ = count(); }")
-    assert (proc.returncode, proc.stdout) == (1, "")
+    assert (proc.returncode, proc.stdout) == (EXIT_KERNEL_REFUSED, "")
     lines = proc.stderr.splitlines()
     assert lines[0].startswith("stdin:1:1: error: cannot attach hardware:cpu-cycles:1000000: ")
     assert lines[2] == "~" * len("hardware:cycles:1000000")
@@ -92,7 +94,7 @@ def test_dry_run_fails_with_the_attach_error(run_tracer):
     with open("/proc/sys/kernel/perf_event_max_sample_rate") as f:
         assert int(f.read()) < 1_000_000_000
     proc = run_tracer("--dry-run", "-e", "profile:hz:1000000000 { @ = count(); }")
-    assert (proc.returncode, proc.stdout) == (1, "")
+    assert (proc.returncode, proc.stdout) == (EXIT_KERNEL_REFUSED, "")
     assert proc.stderr.startswith("tracer: error: cannot attach profile:hz:1000000000: "
                                   "Invalid argument\nhint: "), proc.stderr
     assert "Traceback" not in proc.stderr

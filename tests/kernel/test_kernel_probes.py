@@ -17,6 +17,7 @@ import subprocess
 
 import pytest
 
+from tracer.diagnostics import EXIT_KERNEL_REFUSED
 from tracer.host import pmu
 
 pytestmark = pytest.mark.kernel
@@ -107,7 +108,7 @@ def test_rawtracepoint_args_are_the_events_arguments(run_tracer, workload):
 def test_rawtracepoint_argument_past_the_events_says_so(run_tracer):
     # sys_enter passes two arguments: the kernel refuses a program that reads a sixth.
     proc = run_tracer("-e", "rawtracepoint:sys_enter { @ = arg5; exit(); }")
-    assert proc.returncode == 1 and proc.stdout == "", proc.stderr
+    assert proc.returncode == EXIT_KERNEL_REFUSED and proc.stdout == "", proc.stderr
     assert proc.stderr.endswith(
         "tracer: error: cannot attach rawtracepoint:sys_enter: Invalid argument\n"
         "hint: the program reads more arguments (argN) than rawtracepoint:sys_enter passes\n")
@@ -167,7 +168,7 @@ def test_hardware_events_are_refused_or_counted(run_tracer):
     if pmu.has_hardware_counters():
         assert proc.returncode == 0 and re.search(r"^@: \d+$", proc.stdout, re.M), proc.stderr
         return
-    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.returncode == EXIT_KERNEL_REFUSED and proc.stdout == ""
     assert proc.stderr.startswith(
         "stdin:1:1: error: cannot attach hardware:cpu-cycles:100000: this machine shows no "
         "hardware performance counters"), proc.stderr
@@ -179,7 +180,7 @@ def test_hardware_events_are_refused_or_counted(run_tracer):
 def test_kprobe_refused_before_anything_is_loaded(run_tracer):
     proc = run_tracer("-e", "kretprobe:__x64_sys_getppid { @ = count(); }\n"
                             "kprobe:vfs_read { @r = count(); }")
-    assert proc.returncode == 1 and proc.stdout == "", proc.stderr
+    assert proc.returncode == EXIT_KERNEL_REFUSED and proc.stdout == "", proc.stderr
     assert proc.stderr == (
         "stdin:1:1: error: cannot attach kretprobe:__x64_sys_getppid: this kernel was built "
         "without kprobes (CONFIG_KPROBES is off)\n"

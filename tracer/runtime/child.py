@@ -22,7 +22,7 @@ import signal
 import time
 from typing import Callable, Optional
 
-from ..diagnostics import TracerError
+from ..diagnostics import CommandNotRun
 
 TERM_GRACE_SECONDS = 2.0  # after SIGTERM, before SIGKILL
 
@@ -78,8 +78,8 @@ def command_argv(command: str) -> list[str]:
 def resolve(program: str) -> str:
     found = program if "/" in program else shutil.which(program)
     if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
-        raise TracerError(f"-c: cannot run '{program}': no such executable",
-                          hint="give a path, or a command on PATH")
+        raise CommandNotRun(f"-c: cannot run '{program}': no such executable",
+                            hint="give a path, or a command on PATH")
     return found
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..codegen.markers import CALLBACK_TAG, CONSTANT_TAG, MAP_TAG
-from ..diagnostics import TracerError
+from ..diagnostics import KernelRefusal, TracerError
 from .image import BPF_LD_IMM64, BPF_PSEUDO_MAP_FD, INSN, FunctionCode, ProgramImage
 from .libbpf import MapCreateOpts, ProgLoadOpts, libbpf
 
@@ -109,9 +109,9 @@ def create_maps(image: ProgramImage, sizes: dict[str, int]) -> dict[str, int]:
             err = ctypes.get_errno()
             for other in fds.values():
                 os.close(other)
-            raise TracerError(f"the kernel refused to create the map {spec.name}: "
-                              f"{os.strerror(err)}",
-                              hint="lower max_map_keys or perf_rb_pages if memory is short")
+            raise KernelRefusal(f"the kernel refused to create the map {spec.name}: "
+                                f"{os.strerror(err)}",
+                                hint="lower max_map_keys or perf_rb_pages if memory is short")
         fds[spec.name] = fd
     return fds
 

@@ -13,7 +13,7 @@ import struct
 from typing import Optional
 
 from ..compiler import CompiledProgram
-from ..diagnostics import TracerError
+from ..diagnostics import KernelRefusal, TracerError
 from ..passes.attach import ProbeSite
 from ..providers.base import RawTracepoint
 from . import perf
@@ -43,8 +43,9 @@ class LoadedProgram:
                 except LoadError as err:
                     last, hint = explain(err)
                     whole = f"\n{err.log.rstrip()}" if verbose else ""
-                    raise TracerError(f"the kernel refused the program for {site.target.name}: "
-                                      f"{err}\n{last}{whole}", hint=hint) from None
+                    raise KernelRefusal(f"the kernel refused the program for "
+                                        f"{site.target.name}: {err}\n{last}{whole}",
+                                        hint=hint) from None
         except BaseException:
             self.close()
             raise
@@ -65,8 +66,8 @@ class LoadedProgram:
         except perf.AttachError as err:
             hint = site.target.provider.attach_hints.get(err.errno) or \
                 ATTACH_HINTS.get(err.errno, DEFAULT_ATTACH_HINT)
-            raise TracerError(f"cannot attach {site.target.name}: {err}",
-                              hint=hint.format(name=site.target.name)) from None
+            raise KernelRefusal(f"cannot attach {site.target.name}: {err}",
+                                hint=hint.format(name=site.target.name)) from None
 
     def stop(self) -> None:
         """Detach every probe: none fires from now on. (Disabling a tracepoint's perf event

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 from ..codegen import markers
 from ..compiler import CompiledProgram
-from ..diagnostics import CompileError, TracerError
+from ..diagnostics import TracerError, UnattachableProbes
 from ..options import CompileOptions
 from ..output import Output
 from . import kernel, maps
@@ -121,8 +121,8 @@ class Session:
         attach, each located, with what to use instead."""
         problems = [p for p in (site.problem() for site in self.compiled.sites) if p]
         if problems:
-            raise CompileError([d for p in problems for d in p.diagnostics],
-                               self.compiled.source)
+            raise UnattachableProbes([d for p in problems for d in p.diagnostics],
+                                     self.compiled.source)
 
     def _waits_for_events(self) -> bool:
         """A program of BEGIN and END probes only is done once BEGIN has run (bpftrace 0.24),
