@@ -76,8 +76,18 @@ def test_a_container_counts_a_host_workloads_calls(image, privileged, workload):
         host.wait()
 
 
-def test_doctor_in_a_container_reports_what_it_finds(image, privileged):
+def test_doctor_in_a_container_says_what_is_missing(image, privileged):
     proc = subprocess.run(["docker", "run", "--rm", *privileged, "--pid=host", image, "doctor"],
                           capture_output=True, text=True, timeout=120)
     assert re.search(r"^root +ok", proc.stdout, re.M), proc.stdout + proc.stderr
     assert re.search(r"^host PID namespace +ok", proc.stdout, re.M), proc.stdout
+    # Without the host's headers bound in, it says to bind them.
+    headers = re.search(r"^kernel headers +missing .*$", proc.stdout, re.M)
+    assert headers and "-v /lib/modules:/lib/modules:ro -v /usr/src:/usr/src:ro" in \
+        headers.group(0), proc.stdout
+    # Unprivileged, in a PID namespace of its own: the capabilities, and --pid=host.
+    plain = subprocess.run(["docker", "run", "--rm", image, "doctor"], capture_output=True,
+                           text=True, timeout=120)
+    assert plain.returncode == 1
+    assert re.search(r"^root +missing .*--privileged", plain.stdout, re.M), plain.stdout
+    assert re.search(r"^host PID namespace +missing .*--pid=host", plain.stdout, re.M)

@@ -46,7 +46,9 @@ _bcc_default_headers = bcc_default_headers
 
 NO_HEADERS_HINT = (
     "install linux-headers-$(uname -r) or your distribution's generic headers "
-    "(linux-headers-amd64 on Debian, linux-headers-generic on Ubuntu); scripts/setup does this"
+    "(linux-headers-amd64 on Debian, linux-headers-generic on Ubuntu); scripts/setup does this; "
+    "in a container, bind the host's in (-v /lib/modules:/lib/modules:ro "
+    "-v /usr/src:/usr/src:ro)"
 )
 
 
