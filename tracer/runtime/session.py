@@ -156,14 +156,16 @@ class Session:
                                   self.compiled.generated.warnings)
 
     def _attach_all(self) -> None:
-        if not (self.options.quiet or self.options.attach_only):
-            self.output.attached(len(self.compiled.sites))
-        self.output.flush()
         traced = self.child.pid if self.child is not None else self.options.target_pid
         for site in self.compiled.sites:
             self.program.attach(site, traced)
             if self.options.verbose and not site.target.provider.trigger:
                 self.options.notice(f"attached {site.target.name}")
+        # Said once every probe is attached, as bpftrace 0.26 says it: whoever waits for it
+        # (a script, a CI job) may start the workload then.
+        if not (self.options.quiet or self.options.attach_only):
+            self.output.attached(len(self.compiled.sites))
+        self.output.flush()
 
     def _run_trigger(self, trigger: str, target: Optional[str] = None) -> None:
         """Run the probes user space fires itself: BEGIN, END, or the self:signal probes of
