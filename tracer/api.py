@@ -110,6 +110,7 @@ class trace:
         self._process: Optional[int] = None
         self._connection: Optional[Connection] = None
         self._pending: list[Event] = []
+        self._attached = False  # the tracing process has said tracing began
 
     def __enter__(self) -> "trace":
         reader, writer = Pipe(duplex=False)
@@ -149,8 +150,6 @@ class trace:
                 self._reap(signal.SIGKILL)
                 raise TracerError(f"the tracing process did not get {wanted} in time")
             self._receive()
-
-    _attached = False
 
     def _receive(self) -> None:
         try:

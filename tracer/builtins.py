@@ -59,20 +59,23 @@ def _emit_elapsed(gen) -> str:
     return f"(bpf_ktime_get_ns() - {markers.constant(markers.START_NS)})"
 
 
+def _task_struct():
+    """The kernel's struct task_struct, from BTF (None without BTF)."""
+    from .cdefs.btf_types import kernel_types
+    kernel = kernel_types()
+    return kernel.find("struct task_struct") if kernel is not None else None
+
+
 def _curtask_type(config) -> Type:
     """A pointer to the current task_struct where the kernel's BTF describes it (so that
     ``curtask->pid`` reads), else the address as an integer, as bpftrace has it."""
-    from .cdefs.btf_types import kernel_types
-    kernel = kernel_types()
-    task = kernel.find("struct task_struct") if kernel is not None else None
+    task = _task_struct()
     return PointerType(task, user=False) if task is not None else UINT64
 
 
 def _task_member(name: str):
-    """A member of the kernel's task_struct, from BTF (None without BTF)."""
-    from .cdefs.btf_types import kernel_types
-    kernel = kernel_types()
-    task = kernel.find("struct task_struct") if kernel is not None else None
+    """A member of the kernel's task_struct (None without BTF)."""
+    task = _task_struct()
     return task.find(name) if task is not None else None
 
 

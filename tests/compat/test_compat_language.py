@@ -32,11 +32,6 @@ import pytest
 pytestmark = pytest.mark.compat
 
 
-def bug(reason: str):
-    """Mark a program whose output differs from bpftrace's through a tracer bug."""
-    return pytest.mark.xfail(strict=True, reason=f"tracer bug: {reason}")
-
-
 # (id, program, positional parameters[, marks])
 PROGRAMS = [
     # --- operators: precedence and associativity as in C

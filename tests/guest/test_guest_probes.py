@@ -11,20 +11,15 @@ dynamic loader's own opens are left out by the file names' prefix.
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
+from outcomes import expect_output as _ok
 
 pytestmark = pytest.mark.kernel
 
 OPENS = ("/dev/null", "/dev/zero", "/dev/null", "/dev/tk-missing")
 DEV = 'strncmp(str({name}), "/dev/", 5) == 0'
 TRACEFS = "/sys/kernel/tracing"
-
-
-def _ok(proc: subprocess.CompletedProcess, stdout: str) -> None:
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert (proc.returncode, proc.stdout) == (0, stdout), proc.stderr
 
 
 def test_kprobe_and_kretprobe_arguments_and_return_values(run_tracer, workload):

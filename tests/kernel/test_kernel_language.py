@@ -7,20 +7,14 @@ true/false, records print as { .name = value }, for loops run in the kernel.
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
+from outcomes import expect_output as _ok
 
 pytestmark = pytest.mark.kernel
 
 HEAD = ""  # "Attached N probes" goes to stderr (bpftrace 0.26)
 KILL = "tracepoint:syscalls:sys_enter_kill /pid == cpid/"
 GETPPID = "tracepoint:syscalls:sys_enter_getppid /pid == cpid/"
-
-
-def _ok(proc: subprocess.CompletedProcess, stdout: str) -> None:
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert (proc.returncode, proc.stdout) == (0, stdout), proc.stderr
 
 
 def test_for_range_in_a_tracepoint_reads_args_and_comm(run_tracer, workload):

@@ -19,6 +19,7 @@ from tracer.passes.resources import MapResource
 from tracer.runtime import batch, maps
 from tracer.runtime.mapstate import ProgramMaps
 from tracer.types import INT64, AggregateType
+from outcomes import stdout_of as _ok
 
 CLOSE = "tracepoint:syscalls:sys_enter_close"
 
@@ -175,12 +176,6 @@ def test_deleting_keys_already_gone_skips_them(new_map):
 
 FDS = 20000
 FIRST_FD = 100000
-
-
-def _ok(proc):
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def test_a_map_of_20000_keys_prints_every_entry_in_order(run_tracer, build_workload):

@@ -7,15 +7,10 @@ import json
 import re
 
 from workloads import WORKLOAD_SOURCES
+from outcomes import stdout_of as _ok
 
 GETPPID = "tracepoint:syscalls:sys_enter_getppid"
 CLOSE = "tracepoint:syscalls:sys_enter_close"
-
-
-def _ok(proc):
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def _frames(stack_text: str) -> list[str]:

@@ -19,6 +19,7 @@ import pytest
 
 from tracer.diagnostics import EXIT_KERNEL_REFUSED
 from tracer.host import pmu
+from outcomes import expect_output as _ok
 
 pytestmark = pytest.mark.kernel
 
@@ -26,11 +27,6 @@ N = 6
 ADD_SUM = sum(i + 2 for i in range(N))
 SQUARE_SUM = sum(i * i for i in range(N))
 GETPPID_NR = {"x86_64": 110, "aarch64": 173}.get(platform.machine())
-
-
-def _ok(proc: subprocess.CompletedProcess, stdout: str) -> None:
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert (proc.returncode, proc.stdout) == (0, stdout), proc.stderr
 
 
 def test_uprobe_and_uretprobe_count_calls_and_sum_returns(run_tracer, workload):

@@ -13,17 +13,12 @@ import sys
 import time
 
 import pytest
+from outcomes import expect_output as _ok
 
 pytestmark = pytest.mark.kernel
 
 GETPPID = "tracepoint:syscalls:sys_enter_getppid"
 COUNT_CHILD = GETPPID + " /pid == cpid/ { @ = count(); }"
-
-
-def _ok(proc: subprocess.CompletedProcess, stdout: str) -> None:
-    """Exit status 0, exactly this stdout, and no Python traceback."""
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert (proc.returncode, proc.stdout) == (0, stdout), proc.stderr
 
 
 def _process_gone(pid: int, timeout: float) -> bool:

@@ -10,18 +10,12 @@ workload filled it.
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 from workloads import TK_STRUCT_TYPES
+from outcomes import stdout_of as _ok
 
 pytestmark = pytest.mark.kernel
-
-
-def _ok(proc: subprocess.CompletedProcess) -> str:
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def test_curtask_members_are_what_the_process_sees(run_tracer, workload):
@@ -42,8 +36,6 @@ def test_a_struct_read_through_a_tracepoint_pointer(run_tracer, workload):
             "@[args.rqtp->tv_sec, args.rqtp->tv_nsec] = count(); print(*args.rqtp); }")
     out = _ok(run_tracer("-c", f"{workload('tk_sleep')} 3 1234567", "-e", prog))
     assert out == "{ .tv_sec = 0, .tv_nsec = 1234567 }\n" * 3 + "\n\n@[0, 1234567]: 3\n"
-
-
 
 
 def test_a_struct_the_script_defines_read_in_user_memory(run_tracer, workload):

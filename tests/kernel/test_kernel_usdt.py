@@ -12,6 +12,7 @@ from workloads import WORKLOAD_SOURCES
 
 from tracer.host import pmu
 from tracer.symbols.usdt import read_usdt_probes
+from outcomes import expect_output as _ok
 
 pytestmark = pytest.mark.kernel
 
@@ -25,11 +26,6 @@ def usdt_bin(build_workload):
         name = "tk_usdt" if kind == "pie" else f"tk_usdt_{kind}"
         return build_workload(name, WORKLOAD_SOURCES["tk_usdt"], BUILDS[kind])
     return get
-
-
-def _ok(proc: subprocess.CompletedProcess, stdout: str) -> None:
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert (proc.returncode, proc.stdout) == (0, stdout), proc.stderr
 
 
 def _totals(n: int) -> list[tuple[int, int]]:

@@ -50,7 +50,7 @@ def test_curtask_is_a_typed_kernel_pointer_and_its_members_typed():
 def test_member_reads_use_this_kernels_offsets_and_the_kernel_helper():
     c_text = compile_program("BEGIN { @ = curtask->tgid; }", "stdin").c_text
     tgid = kernel_types().find("struct task_struct").find("tgid")
-    assert f"bpf_probe_read_kernel(&" in c_text
+    assert "bpf_probe_read_kernel(&" in c_text
     assert f"+ {tgid.offset})" in c_text
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from tracer.diagnostics import TracerError
+from tracer.host.headers import version_key
 from tracer.runtime import kernel
 from tracer.runtime.kernel import (
     choose_headers,
     ensure_kernel_headers,
     find_header_candidates,
     merged_headers_tree,
-    version_key,
 )
 
 RELEASE = "6.18.44-test"  # a running kernel nothing under the fake /usr/src was built for

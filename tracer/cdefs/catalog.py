@@ -8,9 +8,9 @@ types are read only when a program names one, and only as far as it names them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable, Mapping, Optional
 
-from ..literals import LiteralError, parse_signed_int
 from ..types import PointerType, Type, literal_type, signed_literal_type
 
 
@@ -30,16 +30,11 @@ class TypeCatalog:
     headers_note: Optional[str] = None
     # The kernel's types: () -> BtfTypes or None. Called at most once, when first needed.
     kernel_source: Callable = _kernel_types
-    _kernel: object = field(default=None, init=False, repr=False)
-    _kernel_asked: bool = field(default=False, init=False, repr=False)
 
-    @property
+    @cached_property
     def kernel(self):
         """The kernel's BTF types, or None where the kernel has no BTF."""
-        if not self._kernel_asked:
-            self._kernel_asked = True
-            self._kernel = self.kernel_source()
-        return self._kernel
+        return self.kernel_source()
 
     def find(self, name: str) -> Optional[Type]:
         """The type called ``name`` ("struct task_struct", "enum pid_type", "u64")."""
@@ -56,24 +51,6 @@ class TypeCatalog:
         if self.kernel is not None:
             return self.kernel.enum_constant(name)
         return None
-
-
-def macro_constants(macros: Mapping[str, str]) -> dict[str, int]:
-    """The macros whose body is one integer literal (possibly parenthesised or negated): the
-    ones that can stand for a number wherever the program names them."""
-    constants = {}
-    for name, body in macros.items():
-        if not isinstance(body, str):
-            continue
-        text = body.strip()
-        while text.startswith("(") and text.endswith(")"):
-            text = text[1:-1].strip()
-        text = text.rstrip("uUlL") if text[:1].isdigit() else text
-        try:
-            constants[name] = parse_signed_int(text)
-        except (LiteralError, ValueError):
-            continue
-    return constants
 
 
 def kernel_pointer(pointee: str, user: Optional[bool] = False) -> Optional[Type]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from ..diagnostics import CompileError
 from ..host import btf
 from .catalog import TypeCatalog
 from .preprocess import Preprocessed, preprocess
@@ -68,4 +67,4 @@ def _kernel_type(catalog: TypeCatalog):
     return resolve
 
 
-__all__ = ["CompileError", "catalog_for", "predefined", "preprocess_program"]
+__all__ = ["catalog_for", "predefined", "preprocess_program"]

@@ -47,7 +47,6 @@ _SIGNATURES = {
     "btf__name_by_offset": ([_P, _U32], _S),
     "btf__type_cnt": ([_P], _U32),
     "btf__align_of": ([_P, _U32], _I),
-    "btf__resolve_size": ([_P, _U32], ctypes.c_int64),
     "btf__raw_data": ([_P, ctypes.POINTER(_U32)], _P),
     "btf_dump__new": ([_P, _P, _P, _P], _P),
     "btf_dump__dump_type": ([_P, _U32], _I),
@@ -185,9 +184,6 @@ class Btf:
     def align_of(self, type_id: int) -> int:
         """C's alignment of the type, packed structs included (libbpf works it out)."""
         return max(self.lib.btf__align_of(self.handle, type_id), 1)
-
-    def size_of(self, type_id: int) -> int:
-        return max(self.lib.btf__resolve_size(self.handle, type_id), 0)
 
     def raw_data(self) -> bytes:
         """The blob as the kernel or the file gave it (its own types only, for a split BTF)."""

@@ -35,7 +35,7 @@ from tracer.host import tracefs as host_tracefs
 # the merged tree they may need is this module's. The names stay importable from here.
 from tracer.host.headers import (DEFAULT_MODULES_DIR, DEFAULT_USR_SRC,  # noqa: F401
                                  HeaderCandidate, bcc_default_headers, choose_headers,
-                                 find_header_candidates, version_key)
+                                 find_header_candidates)
 from tracer.host.tracefs import read_mounts
 
 Notice = Callable[[str], None]
