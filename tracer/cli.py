@@ -55,11 +55,18 @@ Examples:
 @click.option("--no-cache", "no_cache", is_flag=True,
               help="Compile the program even if the compiled-program cache has it, and keep "
                    "nothing there (also: TRACER_NO_CACHE=1).")
+@click.option("--metrics", "metrics", metavar="[HOST:]PORT",
+              help="Serve the maps to Prometheus at HOST:PORT (127.0.0.1 unless given), read "
+                   "from the kernel at each scrape.")
+@click.option("--metrics-labels", "metrics_labels", metavar="SPEC",
+              help="Label names of the maps' keys: '@reqs=comm,pid;@lat=cpu' "
+                   "(key0, key1 ... otherwise).")
 @click.version_option(__version__, "--version", message="tracer v%(version)s")
 @click.argument("args", nargs=-1, metavar="[FILE | -] [ARG]...")
 def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int], dry_run: bool,
         verbose: bool, listing: bool, fmt: str, output_path: Optional[str], quiet: bool,
-        unsafe: bool, no_cache: bool, attach_only: bool, args: tuple[str, ...]) -> None:
+        unsafe: bool, no_cache: bool, attach_only: bool, metrics: Optional[str],
+        metrics_labels: Optional[str], args: tuple[str, ...]) -> None:
     """Trace the Linux kernel with a bpftrace program, compiled to eBPF through BCC.
 
     The program comes from -e, from FILE, or from standard input (-); the words after it are
@@ -74,7 +81,8 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
     options = CompileOptions(params=params + more, named=named,
                              has_child=command is not None, target_pid=pid, verbose=verbose,
                              unsafe=unsafe, quiet=quiet, use_cache=not no_cache,
-                             attach_only=attach_only)
+                             attach_only=attach_only, metrics=metrics,
+                             metrics_labels=metrics_labels)
     with _quiet_if_the_reader_leaves():
         _tracefs_for(dry_run or attach_only, options)
         compiled = compile_program(text, name, options)

@@ -24,6 +24,8 @@ class CompileOptions:
     quiet: bool = False  # -q: no "Attached N probes"
     use_cache: bool = True  # --no-cache turns the compiled-program cache off
     attach_only: bool = False  # --dry-run: load and attach every probe, then stop at once
+    metrics: Optional[str] = None  # --metrics [HOST:]PORT: serve the maps to Prometheus
+    metrics_labels: Optional[str] = None  # --metrics-labels: the keys' label names
     notice: Callable[[str], None] = _notice_to_stderr
 
     def param_text(self, index: int) -> str:

@@ -61,6 +61,7 @@ class Session:
         self.exit_code = 0
         self._signals_received: list[str] = []  # self:signal probes' signals not yet run
         self._lost_reported = 0  # events lost so far that the output has been told of
+        self._metrics = None  # the --metrics endpoint, while tracing
         self.config = compiled.config
         self._symbols = None
         if child is not None:
@@ -80,6 +81,7 @@ class Session:
             signal.signal(signum, self._note_signal)
         try:
             self._load()
+            self._serve_metrics()
             self._attach_all()
             if self.options.attach_only:
                 # As bpftrace 0.26 stops its dry run: after attaching, before BEGIN's output,
@@ -132,6 +134,9 @@ class Session:
         return attached or self.child is not None or self.options.target_pid is not None
 
     def close(self) -> None:
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
         if self.child is not None:
             self.child.stop()
         if self.ring is not None:
@@ -140,6 +145,18 @@ class Session:
         if self.program is not None:
             self.program.close()
             self.program = None
+
+    def _serve_metrics(self) -> None:
+        """--metrics: the endpoint, up before any probe is attached, so that an address it
+        cannot bind is an error before tracing starts."""
+        if not self.options.metrics or self.options.attach_only:
+            return
+        from .metrics import MapsCollector, MetricsServer, parse_labels
+        collector = MapsCollector(self.maps.read, sorted(self.compiled.resources.maps),
+                                  parse_labels(self.options.metrics_labels),
+                                  lambda: {"lost": self._lost_reported,
+                                           "probes": len(self.compiled.sites)})
+        self._metrics = MetricsServer(self.options.metrics, collector)
 
     # -- loading and attaching ---------------------------------------------------------------
 
