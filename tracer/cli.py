@@ -61,12 +61,15 @@ Examples:
 @click.option("--metrics-labels", "metrics_labels", metavar="SPEC",
               help="Label names of the maps' keys: '@reqs=comm,pid;@lat=cpu' "
                    "(key0, key1 ... otherwise).")
+@click.option("--live", "live", is_flag=False, flag_value="1s", metavar="[=INTERVAL]",
+              help="On a terminal, redraw the maps in place every INTERVAL (1s unless given: "
+                   "--live=500ms); q or Ctrl-C ends it and prints the final maps.")
 @click.version_option(__version__, "--version", message="tracer v%(version)s")
 @click.argument("args", nargs=-1, metavar="[FILE | -] [ARG]...")
 def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int], dry_run: bool,
         verbose: bool, listing: bool, fmt: str, output_path: Optional[str], quiet: bool,
         unsafe: bool, no_cache: bool, attach_only: bool, metrics: Optional[str],
-        metrics_labels: Optional[str], args: tuple[str, ...]) -> None:
+        metrics_labels: Optional[str], live: Optional[str], args: tuple[str, ...]) -> None:
     """Trace the Linux kernel with a bpftrace program, compiled to eBPF through BCC.
 
     The program comes from -e, from FILE, or from standard input (-); the words after it are
@@ -76,13 +79,14 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
     if listing:
         _list_probes(program_text, list(args), verbose)
         return
+    interval, args = _live_interval(live, fmt, output_path, args)
     name, text, params = read_program(program_text, list(args))
     more, named = split_named(click.get_current_context().obj or [])
     options = CompileOptions(params=params + more, named=named,
                              has_child=command is not None, target_pid=pid, verbose=verbose,
                              unsafe=unsafe, quiet=quiet, use_cache=not no_cache,
                              attach_only=attach_only, metrics=metrics,
-                             metrics_labels=metrics_labels)
+                             metrics_labels=metrics_labels, live=interval)
     with _quiet_if_the_reader_leaves():
         _tracefs_for(dry_run or attach_only, options)
         compiled = compile_program(text, name, options)
@@ -100,7 +104,8 @@ def cli(program_text: Optional[str], command: Optional[str], pid: Optional[int],
         kernel.require_root()
         _name_process("tracer")
         fd = open_output(output_path)
-        output = make_output(fmt, fd, isatty=os.isatty(fd), environ=os.environ)
+        output = make_output(fmt, fd, isatty=os.isatty(fd), environ=os.environ,
+                             live=interval is not None)
         from .runtime.session import trace  # loading and running: only for a real run
         raise click.exceptions.Exit(trace(compiled, options, output, command))
 
@@ -115,6 +120,34 @@ def _list_probes(program_text: Optional[str], args: list[str], verbose: bool) ->
     with _quiet_if_the_reader_leaves():
         kernel.private_tracefs()
         print_to_stdout(probe_listing.render(args[0] if args else None, verbose))
+
+
+def _live_interval(live: Optional[str], fmt: str, output_path: Optional[str],
+                   args: tuple[str, ...]) -> tuple[Optional[float], tuple[str, ...]]:
+    """--live: (seconds between redraws, or None; the program's words). The view is drawn
+    for a person, so only on a terminal, and only in place of the text output."""
+    if live is None:
+        return None, args
+    from .runtime.live import DEFAULT_INTERVAL, looks_like_interval, parse_interval
+    if not looks_like_interval(live):
+        # click gives a bare --live the next word when it is not an option: `--live
+        # script.bt` meant the default interval and a script.
+        live, args = f"{DEFAULT_INTERVAL:g}", (live, *args)
+    if fmt != "text" or output_path is not None:
+        raise click.UsageError("--live draws the maps on the terminal: it cannot be used with "
+                               + ("-f json" if fmt != "text" else "-o FILE"))
+    if not _is_terminal(1):
+        raise TracerError("--live draws on a terminal, and standard output is not one",
+                          hint="run it at a terminal, or leave --live out to print the maps "
+                               "as text when tracing ends")
+    return parse_interval(live), args
+
+
+def _is_terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 def _tracefs_for(dry_run: bool, options: CompileOptions) -> None:

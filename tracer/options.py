@@ -26,6 +26,7 @@ class CompileOptions:
     attach_only: bool = False  # --dry-run: load and attach every probe, then stop at once
     metrics: Optional[str] = None  # --metrics [HOST:]PORT: serve the maps to Prometheus
     metrics_labels: Optional[str] = None  # --metrics-labels: the keys' label names
+    live: Optional[float] = None  # --live: seconds between redraws of the live view
     notice: Callable[[str], None] = _notice_to_stderr
 
     def param_text(self, index: int) -> str:

@@ -40,11 +40,18 @@ class LiveProcess:
         return True
 
     def wait_for_stdout(self, text: str, timeout: float) -> None:
+        self._wait_for("stdout", text, timeout)
+
+    def wait_for_stderr(self, text: str, timeout: float) -> None:
+        self._wait_for("stderr", text, timeout)
+
+    def _wait_for(self, stream: str, text: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while text.encode() not in self.out:
+        seen = lambda: self.out if stream == "stdout" else self.err  # noqa: E731
+        while text.encode() not in seen():
             if time.monotonic() >= deadline or not self._read_some(deadline):
                 self.kill()
-                pytest.fail(f"{' '.join(self.argv)}: {text!r} did not appear on stdout within "
+                pytest.fail(f"{' '.join(self.argv)}: {text!r} did not appear on {stream} within "
                             f"{timeout}s\n--- stdout ---\n{self.out.decode(errors='replace')}"
                             f"\n--- stderr ---\n{self.err.decode(errors='replace')}",
                             pytrace=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
@@ -21,40 +20,65 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _scrape(port: int) -> str:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                return r.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 
-def test_a_scrape_gives_the_exact_counts(workload):
+def _scrape(port: int, accept: str = "") -> tuple[str, str]:
+    """(content type, text) of one scrape, asking for ``accept``'s format."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.headers["Content-Type"], response.read().decode()
+
+
+def _traced(live, workload, port: int, program: str, calls: int, *options: str) -> int:
+    """Start tracer serving --metrics on ``port``, run tk_loop ``calls`` times once every probe
+    is attached; the workload's pid."""
+    tracer = live.tracer("--metrics", port, *options, "-e", program)
+    tracer.wait_for_stderr("Attached 1 probe", 60)
+    loop = subprocess.Popen([workload("tk_loop"), str(calls)])
+    assert loop.wait(timeout=60) == 0
+    return loop.pid
+
+
+def test_a_scrape_gives_the_exact_counts_in_both_formats(live, workload):
     port = _free_port()
     prog = ("tracepoint:syscalls:sys_enter_getppid /comm == \"tk_loop\"/ "
-            "{ @calls[comm, pid] = count(); @h = hist(7); @s = stats(3); }")
-    tracer = subprocess.Popen([sys.executable, "-m", "tracer", "--metrics", str(port),
-                               "--metrics-labels", "@calls=comm,pid", "-e", prog],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        said = tracer.stderr.readline()
-        assert said == "Attached 1 probe\n", said + tracer.stderr.read()
-        loop = subprocess.run([workload("tk_loop"), "123"], check=True)
-        text = _scrape(port)
-    finally:
-        tracer.send_signal(2)
-        tracer.communicate(timeout=60)
-    pid = re.search(r'tracer_calls_total\{comm="tk_loop",pid="(\d+)"\} (\S+)', text)
-    assert pid and float(pid.group(2)) == 123.0, text
+            "{ @calls[comm, pid] = count(); @h = hist(7); @s = stats(3); @last = 5; }")
+    pid = _traced(live, workload, port, prog, 123, "--metrics-labels", "@calls=comm,pid")
+    kind, text = _scrape(port)
+    assert kind.startswith("text/plain; version=0.0.4"), kind
+    assert f'tracer_calls_total{{comm="tk_loop",pid="{pid}"}} 123.0\n' in text, text
+    assert "# TYPE tracer_calls_total counter" in text and "# TYPE tracer_last gauge" in text
     assert 'tracer_h_bucket{le="3"} 0.0' in text and 'tracer_h_bucket{le="7"} 123.0' in text
     assert 'tracer_h_bucket{le="+Inf"} 123.0' in text
     assert "tracer_s_count 123.0" in text and "tracer_s_sum 369.0" in text
+    assert "tracer_last 5.0" in text
     assert "tracer_probes_attached 1.0" in text and "tracer_events_lost_total 0.0" in text
-    assert loop.returncode == 0
+    assert "tracer_maps_full_total 0.0" in text
+
+    # A scraper that asks for OpenMetrics (Prometheus does) gets it, ended by its EOF marker.
+    kind, text = _scrape(port, OPENMETRICS)
+    assert kind.startswith("application/openmetrics-text; version=1.0.0"), kind
+    assert text.endswith("# EOF\n"), text[-200:]
+    assert f'tracer_calls_total{{comm="tk_loop",pid="{pid}"}} 123.0\n' in text, text
+    assert "# TYPE tracer_calls counter" in text and "# TYPE tracer_h histogram" in text
+
+
+def test_full_maps_are_counted(live, workload):
+    """A map of 4 keys that 123 distinct keys try to fill: 119 updates refused."""
+    port = _free_port()
+    prog = ("config = { max_map_keys = 4 } tracepoint:syscalls:sys_enter_getppid "
+            "/comm == \"tk_loop\"/ { @k[nsecs] = count(); }")
+    _traced(live, workload, port, prog, 123)
+    deadline = time.monotonic() + 30
+    while True:  # the refusals reach tracer as events, read between polls
+        _, text = _scrape(port)
+        if "tracer_maps_full_total 119.0" in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert "tracer_maps_full_total 119.0\n" in text, text
+    assert len(re.findall(r"^tracer_k_total\{", text, re.M)) == 4, text
 
 
 def test_an_address_it_cannot_bind_is_an_error_before_tracing(run_tracer):

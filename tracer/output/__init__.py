@@ -11,6 +11,7 @@ from .base import MapSnapshot, Output
 # terminal's, alone costs tens of milliseconds at every start).
 FORMATS = {"text": ("text", "TextOutput"), "json": ("jsonl", "JsonOutput")}
 TERMINAL = ("terminal", "TerminalOutput")
+LIVE = ("live", "LiveOutput")  # --live: the maps redrawn in place
 
 
 def _format_class(where: tuple[str, str]):
@@ -20,7 +21,7 @@ def _format_class(where: tuple[str, str]):
 
 def __getattr__(name: str):
     """The output classes by name (``tracer.output.TextOutput``), imported on first use."""
-    for where in (*FORMATS.values(), TERMINAL):
+    for where in (*FORMATS.values(), TERMINAL, LIVE):
         if where[1] == name:
             return _format_class(where)
     raise AttributeError(name)
@@ -33,12 +34,16 @@ def wants_colour(isatty: bool, environ: Mapping[str, str]) -> bool:
 
 
 def make_output(fmt: str, fd: int, *, isatty: bool, environ: Mapping[str, str],
-                err_fd: int = 2) -> Output:
+                err_fd: int = 2, live: bool = False) -> Output:
     """The output for ``-f fmt`` writing to ``fd``. Text drawn for a person (colour, aligned
-    bars) only when ``fd`` is a terminal; piped or redirected output is bpftrace's bytes."""
+    bars) only when ``fd`` is a terminal; piped or redirected output is bpftrace's bytes.
+    ``live``: the --live view (the caller has checked that ``fd`` is a terminal)."""
     if fmt not in FORMATS:
         raise ValueError(f'invalid output format "{fmt}"; valid formats: '
                          + ", ".join(f"'{name}'" for name in FORMATS))
+    if live:
+        colour = "auto" if wants_colour(isatty, environ) else None
+        return _format_class(LIVE)(fd, err_fd, color_system=colour)
     if fmt == "text" and wants_colour(isatty, environ):
         return _format_class(TERMINAL)(fd, err_fd)
     return _format_class(FORMATS[fmt])(fd, err_fd)

@@ -116,6 +116,8 @@ def _gauge(name, doc, snapshot, label_names):
 
 
 def _histogram(name, doc, snapshot, label_names):
+    # Buckets only: hist() and lhist() keep no sum of their values (bpftrace's neither), and
+    # the count is the +Inf bucket's, as OpenMetrics allows.
     from prometheus_client.core import HistogramMetricFamily
     family = HistogramMetricFamily(name, doc, labels=label_names)
     for key, value in snapshot.entries:
@@ -162,6 +164,10 @@ def _health(facts: dict) -> Iterator:
     attached = GaugeMetricFamily(PREFIX + "probes_attached", "probes attached")
     attached.add_metric([], facts.get("probes", 0))
     yield attached
+    full = CounterMetricFamily(PREFIX + "maps_full",
+                               "map updates the kernel refused because the map was full")
+    full.add_metric([], facts.get("maps_full", 0))
+    yield full
 
 
 class MetricsServer:

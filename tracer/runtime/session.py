@@ -45,9 +45,11 @@ class Session:
                  child: Optional[Child] = None,
                  stop_when: Optional[Callable[[], bool]] = None):
         self.compiled = compiled
-        # Asked between polls whether tracing should stop, as Ctrl-C stops it: the Python
-        # API's timeout and trace()'s end. None: only exit(), a signal, or the end of -c or -p.
-        self.stop_when = stop_when
+        # Asked between polls whether tracing should stop, as Ctrl-C stops it: stop_when (the
+        # Python API's timeout and trace()'s end) and the live view's tick (which redraws, and
+        # says whether q was pressed). Else only exit(), a signal, or the end of -c or -p.
+        self._stop_checks: list[Callable[[], bool]] = [stop_when] if stop_when else []
+        self._live = None  # the --live view's driver, while it is shown
         self.options = options
         self.output = output
         self.child = child
@@ -61,6 +63,7 @@ class Session:
         self.exit_code = 0
         self._signals_received: list[str] = []  # self:signal probes' signals not yet run
         self._lost_reported = 0  # events lost so far that the output has been told of
+        self.maps_full = 0  # map updates refused because the map was full (for --metrics)
         self._metrics = None  # the --metrics endpoint, while tracing
         self.config = compiled.config
         self._symbols = None
@@ -93,7 +96,9 @@ class Session:
             if not self._exit_requested:
                 self._release_child()
                 if self._waits_for_events():
+                    self._open_live()
                     self._loop()
+                    self._close_live()  # before END's output and the maps: they follow it
             # Tracing ends here, as in bpftrace: no probe fires after exit() or Ctrl-C, so the
             # maps END and the exit print are the ones the stop saw, and a flood cannot keep
             # the final drain going.
@@ -134,6 +139,7 @@ class Session:
         return attached or self.child is not None or self.options.target_pid is not None
 
     def close(self) -> None:
+        self._close_live()
         if self._metrics is not None:
             self._metrics.close()
             self._metrics = None
@@ -155,8 +161,29 @@ class Session:
         collector = MapsCollector(self.maps.read, sorted(self.compiled.resources.maps),
                                   parse_labels(self.options.metrics_labels),
                                   lambda: {"lost": self._lost_reported,
-                                           "probes": len(self.compiled.sites)})
+                                           "probes": len(self.compiled.sites),
+                                           "maps_full": self.maps_full})
         self._metrics = MetricsServer(self.options.metrics, collector)
+
+    def _open_live(self) -> None:
+        """--live: the view takes over the terminal once tracing has begun."""
+        if self.options.live is None:
+            return
+        from ..output.live import LiveStatus
+        from .live import LiveDriver
+        names = sorted(self.compiled.resources.maps)
+        self._live = LiveDriver(
+            self.output, self.options.live, lambda: [self.maps.read(n) for n in names],
+            lambda elapsed: LiveStatus(probes=len(self.compiled.sites), lost=self._lost_reported,
+                                       elapsed=elapsed, maps_full=self.maps_full))
+        self._live.open(self.ring.wake_on)
+        self._stop_checks.append(self._live.tick)
+
+    def _close_live(self) -> None:
+        if self._live is not None:
+            self._live.close(self.ring.forget)
+            self._stop_checks.remove(self._live.tick)
+            self._live = None
 
     # -- loading and attaching ---------------------------------------------------------------
 
@@ -230,7 +257,7 @@ class Session:
                         break
                     if target is not None and target.exited():
                         break
-                    if self.stop_when is not None and self.stop_when():
+                    if any(check() for check in self._stop_checks):
                         break
                     if read < BATCH and not (self.stopping or self._exit_requested):
                         self.ring.wait(POLL_SECONDS)
@@ -291,6 +318,8 @@ class Session:
         """A BPF helper failed in a probe: bpftrace 0.26's warning, its words chosen by the
         helper and the error (``HELPER_MESSAGES``), else the error's own."""
         span, helper = site
+        if (helper, result) == MAP_FULL:
+            self.maps_full += 1
         message = HELPER_MESSAGES.get((helper, result)) or os.strerror(-result)
         source = self.compiled.source
         self.output.helper_error(message, helper, result, source.name, span.line, span.col,
@@ -375,8 +404,9 @@ class StopSignals:
 
 # What bpftrace 0.26 says when a helper fails with a given error, where it says more than the
 # error's name.
+MAP_FULL = ("map_update_elem", -errno.E2BIG)
 HELPER_MESSAGES = {
-    ("map_update_elem", -errno.E2BIG): "Map full; can't update element. Try increasing "
+    MAP_FULL: "Map full; can't update element. Try increasing "
                                        "max_map_keys config or manually setting the max "
                                        "entries in a map declaration e.g. `let @a = hash(5000)`",
     ("map_delete_elem", -errno.ENOENT): "Can't delete map element because it does not exist.",
