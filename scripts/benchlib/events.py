@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import statistics
 from dataclasses import dataclass
+from typing import Optional
 
 from . import outputs, programs, workloads
 from .results import Row, Target, gave_up, record
@@ -105,12 +106,9 @@ def measure_per_event(setting: Setting, runs: int, calls: int) -> list:
             for label in programs.PER_EVENT_PROGRAMS}
     baseline: list = []
     lost = {(label, tool): 0 for label in rows for tool in setting.tools}
-    report = setting.report_path("untraced")
     for order in rounds(setting.tools, runs):
-        result = run(workloads.getppid_command(setting.workload, calls, report),
-                     timeout=setting.timeout)
-        untraced = workloads.read_report(report).get("ns_per_call")
-        if result.failure() is None and untraced is not None:
+        untraced = untraced_ns(setting, calls)
+        if untraced is not None:
             baseline.append(untraced)
         for label, text in programs.PER_EVENT_PROGRAMS.items():
             for tool in order:
@@ -120,18 +118,34 @@ def measure_per_event(setting: Setting, runs: int, calls: int) -> list:
     for (label, tool), count in lost.items():
         if count:
             rows[label].note(f"{tool} lost {count:,} events over its runs (figures not corrected)")
-    if not baseline:
-        for row in rows.values():
-            row.fail("tracer", "the untraced workload did not run")
-            row.fail("bpftrace", "the untraced workload did not run")
-            row.samples = {tool: [] for tool in row.samples}
-        return list(rows.values())
-    base = statistics.median(baseline)
-    for row in rows.values():
-        row.samples = {tool: [value - base for value in values]
-                       for tool, values in row.samples.items()}
-        row.note(f"untraced getppid(): {base:.1f} ns per call")
+    subtract_baseline(list(rows.values()), baseline)
     return list(rows.values())
+
+
+def untraced_ns(setting: Setting, calls: int) -> Optional[float]:
+    """The workload's ns per call with no tool attached (None if it failed): one sample of the
+    baseline that the per-event figures subtract."""
+    report = setting.report_path("untraced")
+    result = run(workloads.getppid_command(setting.workload, calls, report),
+                 timeout=setting.timeout)
+    untraced = workloads.read_report(report).get("ns_per_call")
+    return untraced if result.failure() is None else None
+
+
+def subtract_baseline(rows: list, baseline: list) -> None:
+    """Turn ``rows``' raw ns per call into ns added per call: each sample less the median of
+    ``baseline``. Without a baseline no figure can be had: every column fails."""
+    if not baseline:
+        for row in rows:
+            for column in row.columns:
+                row.fail(column, "the untraced workload did not run")
+            row.samples = {column: [] for column in row.columns}
+        return
+    base = statistics.median(baseline)
+    for row in rows:
+        row.samples = {column: [value - base for value in values]
+                       for column, values in row.samples.items()}
+        row.note(f"untraced getppid(): {base:.1f} ns per call")
 
 
 def _per_event_run(setting: Setting, tool, text: str, calls: int, row: Row) -> int:

@@ -1,6 +1,7 @@
-"""The bpftrace programs the bench runs under both tools. Each is written in the language both
-bpftrace 0.17 and tracer accept (no `probe` builtin, for instance, which tracer lacks), so a
-difference in the figures is a difference of the tools, not of the programs."""
+"""The bpftrace programs the bench runs under both tools (and one tracer runs alone). Each is
+written in the language both bpftrace 0.17 and tracer accept (no `probe` builtin, for instance,
+which tracer lacks), so a difference in the figures is a difference of the tools, not of the
+programs."""
 
 from __future__ import annotations
 
@@ -38,6 +39,13 @@ PER_EVENT_PROGRAMS = {
 }
 # Which per-event programs the issue gives a target (counting and histograms, not printf).
 PER_EVENT_TARGETED = ("@[comm] = count()", "@ = hist(pid)", "@[pid, comm] = count()")
+
+# What a Prometheus scrape costs, tracer only (bpftrace serves no metrics): a counter and a
+# histogram, so each scrape reads a map of either kind. SCRAPE_METRIC is in every answer that read
+# them (tracer names @h's metric tracer_h), which tells a scrape that read the maps from any
+# other answer.
+SCRAPE_PROGRAM = "tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); @h = hist(pid); }"
+SCRAPE_METRIC = "tracer_h_bucket"
 
 # The large map: one key per close(fd) the workload makes, each counted once.
 MAP_PROGRAM = "tracepoint:syscalls:sys_enter_close /pid == cpid/ { @[args->fd] = count(); }"

@@ -7,7 +7,7 @@ import json
 
 from .results import TOOLS, Row
 
-COLUMNS = (("measure", 54, "<"), ("tracer", 12, ">"), ("bpftrace", 12, ">"), ("unit", 8, "<"),
+COLUMNS = (("measure", 54, "<"), (TOOLS[0], 12, ">"), (TOOLS[1], 12, ">"), ("unit", 8, "<"),
            ("ratio", 7, ">"), ("target", 13, "<"), ("met?", 5, "<"))
 MET_TEXT = {True: "yes", False: "no", None: "-"}
 SCHEMA = "tracer-bench/1"
@@ -26,53 +26,63 @@ def number(value) -> str:
     return f"{value:.3f}"
 
 
-def cell(row: Row, tool: str) -> str:
-    """A tool's median; "failed" when it has no figure because its runs failed, "-" where the
-    tool has no such figure at all."""
-    if not row.applies[tool]:
+def cell(row: Row, column: str) -> str:
+    """A column's median; "failed" when it has no figure because its runs failed, "-" where it
+    has no such figure at all."""
+    if not row.applies[column]:
         return "-"
-    median = row.median(tool)
-    if median is None and tool in row.failures:
+    median = row.median(column)
+    if median is None and column in row.failures:
         return "failed"
     return number(median)
 
 
 def table(rows: list) -> str:
-    """The table, then what the rows could not say in a cell: notes and why runs failed."""
+    """The table, then what the rows could not say in a cell: notes and why runs failed. Where
+    a row's two figures are not tracer's and bpftrace's, a line above it names them (and names
+    the tools again for the rows after it), so no figure sits under another's header."""
     def line(values) -> str:
         return " ".join(f"{value:{align}{width}}" for value, (_, width, align)
                         in zip(values, COLUMNS)).rstrip()
 
     out = [line(name for name, _, _ in COLUMNS)]
+    shown = TOOLS  # the columns the nearest header line above names
     footnotes: dict = {}  # text -> its number; rows that share a note share its number
     for row in rows:
+        if row.columns != shown:
+            out.append(line(["", *row.columns]))
+            shown = row.columns
         ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
         target = row.target.describe() if row.target else "-"
         marks = "".join(f"[{footnotes.setdefault(text, len(footnotes) + 1)}]"
                         for text in _footnotes(row))
-        out.append(line([row.name + (" " + marks if marks else ""), cell(row, "tracer"),
-                         cell(row, "bpftrace"), row.unit, ratio, target, MET_TEXT[row.met]]))
+        first, second = row.columns
+        out.append(line([row.name + (" " + marks if marks else ""), cell(row, first),
+                         cell(row, second), row.unit, ratio, target, MET_TEXT[row.met]]))
     notes = [f"  [{number}] {text}" for text, number in footnotes.items()]
     return "\n".join(out + ([""] + notes if notes else [])) + "\n"
 
 
 def _footnotes(row: Row) -> list:
-    notes = [f"{tool} failed: {reason}" for tool, reason in row.failures.items()]
+    notes = [f"{column} failed: {reason}" for column, reason in row.failures.items()]
     return notes + list(row.notes)
 
 
 def row_json(row: Row) -> dict:
+    """One row. Its two medians are keyed by its column names, "columns" says which (and in
+    which order the ratio takes them): "tracer" and "bpftrace" for a row comparing the tools."""
     return {
         "name": row.name,
         "unit": row.unit,
-        "tracer": row.median("tracer"),
-        "bpftrace": row.median("bpftrace") if row.applies["bpftrace"] else None,
+        "columns": list(row.columns),
+        **{column: row.median(column) if row.applies[column] else None
+           for column in row.columns},
         "ratio": row.ratio,
         "target": row.target.describe() if row.target else None,
         "target_spec": row.target.to_json() if row.target else None,
         "met": row.met,
-        "runs": {tool: len(row.samples[tool]) for tool in TOOLS},
-        "samples": {tool: list(row.samples[tool]) for tool in TOOLS},
+        "runs": {column: len(row.samples[column]) for column in row.columns},
+        "samples": {column: list(row.samples[column]) for column in row.columns},
         "failed": dict(row.failures),
         "notes": list(row.notes),
     }

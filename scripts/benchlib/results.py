@@ -1,5 +1,9 @@
 """A measured row: each tool's samples, their medians, the ratio tracer / bpftrace and whether the
-issue's target for that row is met. Pure: nothing here runs a tool."""
+issue's target for that row is met. Pure: nothing here runs a tool.
+
+Most rows compare the two tools. A row may instead compare two ways of running tracer (with and
+without a Prometheus scrape, say): it names its two columns itself, and its ratio is its first
+column over its second."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ class Target:
     tracer's own figure (no lost events, a compile under 100 ms), where bpftrace is no yardstick."""
     bound: float
     at_most: bool = True
-    subject: str = "ratio"  # "ratio" or "tracer"
+    subject: str = "ratio"  # "ratio" or "tracer" (the row's first column)
 
     def met(self, tracer: Optional[float], ratio: Optional[float]) -> Optional[bool]:
         """True or False; None when the figure the target bounds could not be had."""
@@ -37,15 +41,23 @@ class Target:
 
 @dataclass
 class Row:
-    """One line of the table. A tool whose run failed keeps the reason in ``failures``; a tool
-    with no such figure at all (bpftrace has no in-process compile) has ``applies`` False."""
+    """One line of the table. A column whose run failed keeps the reason in ``failures``; a
+    column with no such figure at all (bpftrace has no in-process compile) has ``applies``
+    False. ``columns`` names the two figures, the ratio's numerator first: the tools, unless the
+    row compares something else. Samples, failures and ``applies`` are keyed by these names."""
     name: str
     unit: str
     target: Optional[Target] = None
-    samples: dict = field(default_factory=lambda: {tool: [] for tool in TOOLS})
+    columns: tuple = TOOLS
+    samples: dict = field(default_factory=dict)
     failures: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
-    applies: dict = field(default_factory=lambda: {tool: True for tool in TOOLS})
+    applies: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.columns = tuple(self.columns)
+        self.samples = self.samples or {column: [] for column in self.columns}
+        self.applies = self.applies or {column: True for column in self.columns}
 
     def add(self, tool: str, value: float) -> None:
         self.samples[tool].append(float(value))
@@ -64,16 +76,19 @@ class Row:
 
     @property
     def ratio(self) -> Optional[float]:
-        return ratio(self.median("tracer"), self.median("bpftrace"))
+        first, second = self.columns
+        return ratio(self.median(first), self.median(second))
 
     @property
     def met(self) -> Optional[bool]:
-        """None without a target; False when tracer failed, since a failed run meets nothing."""
+        """None without a target; False when the first column (tracer) failed, since a failed
+        run meets nothing."""
         if self.target is None:
             return None
-        if "tracer" in self.failures and not self.samples["tracer"]:
+        first = self.columns[0]
+        if first in self.failures and not self.samples[first]:
             return False
-        return self.target.met(self.median("tracer"), self.ratio)
+        return self.target.met(self.median(first), self.ratio)
 
 
 def ratio(tracer: Optional[float], bpftrace: Optional[float]) -> Optional[float]:
@@ -85,9 +100,10 @@ def ratio(tracer: Optional[float], bpftrace: Optional[float]) -> Optional[float]
 
 
 def record(run, tool: str, figures) -> None:
-    """Credit one run of ``tool`` to rows: ``figures`` pairs each row with the function that
-    reads that row's figure from the run. A failed run marks every row failed instead; a figure
-    function that finds the run's output wrong returns a string, the reason it does not count."""
+    """Credit one run of ``tool`` (a column of the rows) to rows: ``figures`` pairs each row with
+    the function that reads that row's figure from the run. A failed run marks every row failed
+    instead; a figure function that finds the run's output wrong returns a string, the reason it
+    does not count."""
     failure = run.failure()
     for row, figure in figures:
         value = failure if failure else figure(run)
@@ -98,6 +114,6 @@ def record(run, tool: str, figures) -> None:
 
 
 def gave_up(tool: str, rows) -> bool:
-    """True once ``tool`` failed in every one of ``rows``: its further runs would only fail the
-    same way, at the cost of a timeout each."""
+    """True once ``tool`` (a column of ``rows``) failed in every one of them: its further runs
+    would only fail the same way, at the cost of a timeout each."""
     return all(tool in row.failures and not row.samples[tool] for row in rows)

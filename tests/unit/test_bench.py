@@ -1,20 +1,24 @@
 """scripts/bench's own parts: the ratio and target arithmetic, the table and the JSON document, the
 programs it runs (the long script, the 20-tracepoint program), how it reads a run's output, and
-its runner and measures driven by stand-in tools, so a failing or lossy tool shows as such."""
+its runner and measures driven by stand-in tools, so a failing or lossy tool shows as such; the
+scraper of the /metrics measure against a stand-in endpoint."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import stat
 import sys
+import threading
+import time
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 
-from benchlib import events, outputs, programs, report, startup, workloads  # noqa: E402
+from benchlib import events, outputs, programs, report, scrape, startup, workloads  # noqa: E402
 from benchlib.results import Row, Target, gave_up, ratio, record  # noqa: E402
 from benchlib.runner import CacheDirs, Run, Tool, last_line, run  # noqa: E402
 
@@ -152,14 +156,119 @@ def test_the_json_document_holds_every_row_with_its_runs_and_the_machine(tmp_pat
     assert back["settings"] == {"mode": "quick"} and back["duration_s"] == 12.3
     assert [row["name"] for row in back["rows"]] == [row.name for row in some_rows()]
     for row in back["rows"]:
-        assert set(row) == {"name", "unit", "tracer", "bpftrace", "ratio", "target", "target_spec",
-                            "met", "runs", "samples", "failed", "notes"}
+        assert set(row) == {"name", "unit", "columns", "tracer", "bpftrace", "ratio", "target",
+                            "target_spec", "met", "runs", "samples", "failed", "notes"}
+        assert row["columns"] == ["tracer", "bpftrace"]
     timed, lost, broken, only = back["rows"]
     assert timed["tracer"] == 0.21 and timed["ratio"] == pytest.approx(0.84)
     assert timed["runs"] == {"tracer": 3, "bpftrace": 3} and timed["met"] is True
     assert lost["ratio"] is None and lost["met"] is False
     assert broken["tracer"] is None and broken["failed"] == {"tracer": "timed out after 60 s"}
     assert only["bpftrace"] is None and only["target_spec"]["subject"] == "tracer"
+
+
+# --- rows that compare something other than the two tools -------------------------------------
+
+def scrape_row() -> Row:
+    row = Row("ns added, a scrape every second", "ns", Target(1.05),
+              columns=("scraped", "unscraped"))
+    row.samples = {"scraped": [103.0, 104.0, 98.0], "unscraped": [100.0, 99.0, 101.0]}
+    return row
+
+
+def test_a_row_names_its_two_columns_and_takes_its_ratio_and_target_from_them():
+    assert Row("tools", "s").columns == ("tracer", "bpftrace")
+    fresh = Row("own", "ns", columns=("scraped", "unscraped"))
+    assert fresh.samples == {"scraped": [], "unscraped": []}
+    assert fresh.applies == {"scraped": True, "unscraped": True}
+    row = scrape_row()
+    assert row.ratio == pytest.approx(1.03) and row.met is True
+    failed = Row("own", "ns", Target(1.05), columns=("scraped", "unscraped"))
+    failed.add("unscraped", 100.0)
+    failed.fail("scraped", "2 scrapes during the workload's calls, fewer than 3")
+    assert failed.met is False and gave_up("scraped", [failed])
+    assert not gave_up("unscraped", [failed])
+
+
+def test_the_table_names_a_rows_own_columns_above_it_and_the_tools_again_after_it():
+    timed, _, broken, _ = some_rows()
+    lines = report.table([timed, scrape_row(), broken]).splitlines()
+    header, tools_row, own_header, own_row, tools_again, broken_row = lines[:6]
+
+    def end(line: str, text: str) -> int:
+        return line.index(text) + len(text)
+
+    assert own_header.split() == ["scraped", "unscraped"]
+    # Each name and figure is right-aligned in the same column as the tool it stands in for.
+    assert end(own_header, "scraped") == end(header, "tracer") == end(own_row, "103")
+    assert end(own_header, "unscraped") == end(header, "bpftrace") == end(own_row, "100")
+    assert own_row.split()[-6:] == ["103", "100", "ns", "1.03", "<=", "1.05", "yes"][-6:]
+    assert tools_again.split() == ["tracer", "bpftrace"]
+    assert tools_row.startswith("start-up") and broken_row.startswith("map at exit")
+    # A table of tool rows only names its columns once, at the top.
+    assert report.table([timed, broken]).splitlines()[1].startswith("start-up")
+
+
+def test_the_json_of_a_row_keys_its_figures_by_its_own_column_names():
+    failed = scrape_row()
+    failed.fail("unscraped", "exit code 1: boom")
+    row = report.row_json(failed)
+    assert row["columns"] == ["scraped", "unscraped"] and "tracer" not in row
+    assert row["scraped"] == 103.0 and row["unscraped"] == 100.0
+    assert row["runs"] == {"scraped": 3, "unscraped": 3} and row["met"] is True
+    assert row["failed"] == {"unscraped": "exit code 1: boom"}
+    assert "unscraped failed: exit code 1: boom" in report.table([failed])
+
+
+# --- the scrape measure --------------------------------------------------------------------------
+
+class Endpoint:
+    """A stand-in /metrics endpoint on a loopback port, answering ``body``."""
+
+    def __init__(self, port: int, body: str):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_scraper_waits_for_the_endpoint_then_scrapes_on_a_beat(monkeypatch):
+    monkeypatch.setattr(scrape, "PERIOD", 0.05)
+    port = scrape.free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+    with scrape.Scraper(url, programs.SCRAPE_METRIC) as scraper:
+        time.sleep(0.2)
+        assert scraper.scrapes == []  # nothing listens yet: it keeps trying, counts nothing
+        endpoint = Endpoint(port, 'tracer_h_bucket{le="+Inf"} 3\n')
+        time.sleep(0.6)
+    endpoint.close()
+    starts = [start for start, _ in scraper.scrapes]
+    assert 6 <= len(starts) <= 14 and scraper.failed == 0
+    assert all(end >= start for start, end in scraper.scrapes)
+    assert len(scraper.during(starts[2], starts[4])) == 3
+
+
+def test_an_answer_without_the_maps_is_no_scrape(monkeypatch):
+    monkeypatch.setattr(scrape, "POLL", 0.01)
+    port = scrape.free_port()
+    endpoint = Endpoint(port, "# an error page\n")
+    with scrape.Scraper(f"http://127.0.0.1:{port}/metrics", programs.SCRAPE_METRIC) as scraper:
+        time.sleep(0.2)
+    endpoint.close()
+    assert scraper.scrapes == []
 
 
 # --- the programs --------------------------------------------------------------------------------
@@ -308,3 +417,30 @@ def test_the_workload_times_its_calls(tmp_path):
     assert not os.path.exists(report_path)  # read once, so no later run is credited with it
     assert run(workloads.close_command(binary, 100_000, 100, report_path)).failure() is None
     assert workloads.read_report(report_path)["end_ns"] > values["end_ns"]
+
+
+def test_a_scraped_run_with_too_few_scrapes_fails_and_the_row_says_why(fake_setting):
+    # The stand-in serves no /metrics: no scrape at all.
+    rows = scrape.measure_scrape_overhead(fake_setting, runs=2, calls=1000)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.columns == ("scraped", "unscraped") and row.met is False
+    assert row.failures == {"scraped": "/metrics never answered with the maps"}
+    assert row.samples["scraped"] == [] and len(row.samples["unscraped"]) == 2
+    assert any(note.startswith("untraced getppid():") for note in row.notes)
+    # After the first scraped run failed, the others were not made.
+    assert "scrapes during each scraped run's 1,000 calls: 0" in row.notes
+
+
+def test_a_scraped_run_counts_only_with_enough_scrapes_during_the_calls(fake_setting, monkeypatch):
+    # An endpoint that answers all along, but a workload over in a moment: one scrape at most.
+    port = scrape.free_port()
+    monkeypatch.setattr(scrape, "free_port", lambda: port)
+    endpoint = Endpoint(port, 'tracer_h_bucket{le="+Inf"} 3\n')
+    try:
+        row = scrape.measure_scrape_overhead(fake_setting, runs=1, calls=1000)[0]
+    finally:
+        endpoint.close()
+    assert row.failures["scraped"].endswith("during the workload's calls, fewer than 3 "
+                                            "(failed scrapes: 0)")
+    assert row.failures["scraped"][0] in "01"
