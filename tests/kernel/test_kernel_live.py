@@ -1,5 +1,5 @@
 """--live on the real kernel, in a real terminal (tmux): the view redraws with the workload's
-exact count, `q` ends it, and the final maps are printed as they always are."""
+exact count, `q` or Ctrl-C ends it, and the final maps are printed as they always are."""
 
 from __future__ import annotations
 
@@ -73,7 +73,9 @@ def tmux():
         t.kill()
 
 
-def test_the_live_view_shows_the_count_and_q_prints_the_final_maps(tmux, workload):
+@pytest.mark.parametrize("quit_key", ["q", "C-c"])
+def test_the_live_view_shows_the_count_and_quitting_prints_the_final_maps(tmux, workload,
+                                                                         quit_key):
     tracer = shlex.join([sys.executable, "-m", "tracer", "--live=300ms", "-e", PROGRAM])
     # The shell stays after tracer ends, so that the screen keeps what it printed last.
     term = tmux(f"{tracer}; echo TRACER-EXITED=$?; sleep 600")
@@ -82,7 +84,7 @@ def test_the_live_view_shows_the_count_and_q_prints_the_final_maps(tmux, workloa
     # A redraw after the workload: its count, on the line of its key.
     term.wait_for(rf"tk_loop\b.*\b{CALLS}\b")
 
-    term.keys("q")
+    term.keys(quit_key)
     screen = term.wait_for(r"TRACER-EXITED=\d+")
     assert "TRACER-EXITED=0" in screen, screen
     assert "q quits" not in screen, screen  # the view is gone: the terminal is back
