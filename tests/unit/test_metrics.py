@@ -113,3 +113,16 @@ def test_label_specs():
     for bad in ("reqs=comm", "@reqs", "@reqs=", "@reqs=9x"):
         with pytest.raises(TracerError, match="cannot read"):
             parse_labels(bad)
+
+
+def test_a_map_that_cannot_be_read_is_left_out_and_counted():
+    def read(name):
+        if name == "@bad":
+            raise OSError(9, "Bad file descriptor")
+        return MapSnapshot(name, False, [(None, 1)], "count")
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MapsCollector(read, ["@bad", "@good"], {}, dict))
+    text = generate_latest(registry).decode()
+    assert "tracer_good_total 1.0" in text and "tracer_bad" not in text
+    assert "tracer_scrape_errors_total 1.0" in text

@@ -67,16 +67,26 @@ class MapsCollector:
                  labels: Mapping[str, list[str]], health: Callable[[], dict]):
         self.read, self.names, self.labels, self.health = read, list(names), labels, health
         self.last_duration = 0.0
+        self.errors = 0  # maps a scrape could not read
 
     def collect(self) -> Iterator:
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
         started = time.monotonic()
         for name in self.names:
-            snapshot = self.read(name)
+            try:
+                snapshot = self.read(name)
+            except Exception:  # noqa: BLE001 - a scrape must not print a traceback on the
+                # trace's terminal (the HTTP server would); the map is left out and counted.
+                self.errors += 1
+                continue
             kind = METRIC_KINDS.get(snapshot.aggregation, _gauge)
             yield kind(metric_name(name), f"the map {name}", snapshot,
                        self._label_names(name, snapshot))
         yield from _health(self.health())
+        errors = CounterMetricFamily(PREFIX + "scrape_errors",
+                                     "maps a scrape could not read from the kernel")
+        errors.add_metric([], self.errors)
+        yield errors
         duration = GaugeMetricFamily(PREFIX + "scrape_duration_seconds",
                                      "how long the previous scrape took to read the maps")
         duration.add_metric([], self.last_duration)

@@ -406,9 +406,9 @@ class StopSignals:
 # error's name.
 MAP_FULL = ("map_update_elem", -errno.E2BIG)
 HELPER_MESSAGES = {
-    MAP_FULL: "Map full; can't update element. Try increasing "
-                                       "max_map_keys config or manually setting the max "
-                                       "entries in a map declaration e.g. `let @a = hash(5000)`",
+    MAP_FULL: "Map full; can't update element. Try increasing max_map_keys config or "
+              "manually setting the max entries in a map declaration e.g. "
+              "`let @a = hash(5000)`",
     ("map_delete_elem", -errno.ENOENT): "Can't delete map element because it does not exist.",
 }
 
