@@ -89,3 +89,12 @@ def test_an_address_it_cannot_bind_is_an_error_before_tracing(run_tracer):
                           "tracepoint:syscalls:sys_enter_getppid { @ = count(); }")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "cannot serve there: Address already in use" in proc.stderr, proc.stderr
+
+
+def test_a_map_named_like_a_health_metric_is_refused_before_loading(run_tracer):
+    proc = run_tracer("--metrics", str(_free_port()), "-e",
+                      "tracepoint:syscalls:sys_enter_getppid { @events_lost = count(); }")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("tracer: error: --metrics: @events_lost would be exported "
+                                  "as tracer_events_lost, as tracer's own health metric is\n"), \
+        proc.stderr

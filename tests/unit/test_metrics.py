@@ -9,7 +9,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 
 from tracer.diagnostics import TracerError
 from tracer.output.base import MapSnapshot
-from tracer.runtime.metrics import (MapsCollector, cumulative_buckets, metric_name,
+from tracer.runtime.metrics import (MapsCollector, check_names, cumulative_buckets, metric_name,
                                     parse_address, parse_labels)
 from tracer.values import Bucket, Histogram, Stats
 
@@ -126,3 +126,20 @@ def test_a_map_that_cannot_be_read_is_left_out_and_counted():
     text = generate_latest(registry).decode()
     assert "tracer_good_total 1.0" in text and "tracer_bad" not in text
     assert "tracer_scrape_errors_total 1.0" in text
+
+
+@pytest.mark.parametrize("names", [["@events_lost"], ["@maps_full_total"], ["@a.b", "@a_b"],
+                                   ["@", "@map"]])
+def test_two_metrics_of_one_name_are_refused(names):
+    with pytest.raises(TracerError, match="would be exported as tracer_"):
+        check_names(names, {})
+
+
+def test_distinct_names_pass():
+    check_names(["@", "@calls", "@lat", "@events"], {"@calls": ["comm", "pid"]})
+
+
+@pytest.mark.parametrize("labels", [["le"], ["quantile"], ["__name"], ["comm", "comm"]])
+def test_labels_prometheus_owns_or_repeated_are_refused(labels):
+    with pytest.raises(TracerError, match="must be distinct and not le, quantile"):
+        check_names(["@m"], {"@m": labels})

@@ -70,7 +70,6 @@ class MapsCollector:
         self.errors = 0  # maps a scrape could not read
 
     def collect(self) -> Iterator:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
         started = time.monotonic()
         for name in self.names:
             try:
@@ -82,15 +81,8 @@ class MapsCollector:
             kind = METRIC_KINDS.get(snapshot.aggregation, _gauge)
             yield kind(metric_name(name), f"the map {name}", snapshot,
                        self._label_names(name, snapshot))
-        yield from _health(self.health())
-        errors = CounterMetricFamily(PREFIX + "scrape_errors",
-                                     "maps a scrape could not read from the kernel")
-        errors.add_metric([], self.errors)
-        yield errors
-        duration = GaugeMetricFamily(PREFIX + "scrape_duration_seconds",
-                                     "how long the previous scrape took to read the maps")
-        duration.add_metric([], self.last_duration)
-        yield duration
+        yield from _health({**self.health(), "scrape_errors": self.errors,
+                            "scrape_duration": self.last_duration})
         self.last_duration = time.monotonic() - started
 
     def _label_names(self, name: str, snapshot: MapSnapshot) -> list[str]:
@@ -166,18 +158,46 @@ METRIC_KINDS: dict[str, Callable] = {
 }
 
 
+# tracer's own health, exported beside the maps: (metric, type, help, the fact it reports).
+HEALTH = (
+    ("events_lost", "counter", "events the ring buffer dropped", "lost"),
+    ("probes_attached", "gauge", "probes attached", "probes"),
+    ("maps_full", "counter", "map updates the kernel refused because the map was full",
+     "maps_full"),
+    ("scrape_errors", "counter", "maps a scrape could not read from the kernel",
+     "scrape_errors"),
+    ("scrape_duration_seconds", "gauge", "how long the previous scrape took to read the maps",
+     "scrape_duration"),
+)
+
+
 def _health(facts: dict) -> Iterator:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-    lost = CounterMetricFamily(PREFIX + "events_lost", "events the ring buffer dropped")
-    lost.add_metric([], facts.get("lost", 0))
-    yield lost
-    attached = GaugeMetricFamily(PREFIX + "probes_attached", "probes attached")
-    attached.add_metric([], facts.get("probes", 0))
-    yield attached
-    full = CounterMetricFamily(PREFIX + "maps_full",
-                               "map updates the kernel refused because the map was full")
-    full.add_metric([], facts.get("maps_full", 0))
-    yield full
+    families = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily}
+    for name, kind, doc, fact in HEALTH:
+        family = families[kind](PREFIX + name, doc)
+        family.add_metric([], facts.get(fact, 0))
+        yield family
+
+
+def check_names(map_names: Sequence[str], labels: Mapping[str, list[str]]) -> None:
+    """Before serving: every map must have a metric of its own (two families of one name, or
+    one of tracer's health metrics, would make Prometheus refuse the whole scrape), and the
+    labels named for a map must be distinct and not Prometheus's own."""
+    owners = {PREFIX + name: "tracer's own health metric" for name, *_ in HEALTH}
+    for map_name in map_names:
+        # A counter's family drops the _total its sample carries: @x_total is tracer_x too.
+        family = re.sub(r"_total$", "", metric_name(map_name))
+        if family in owners:
+            raise TracerError(f"--metrics: {map_name} would be exported as {family}, as "
+                              f"{owners[family]} is", hint="rename the map")
+        owners[family] = f"the map {map_name}"
+    for map_name, names in labels.items():
+        reserved = [n for n in names if n in ("le", "quantile") or n.startswith("__")]
+        if reserved or len(set(names)) != len(names):
+            raise TracerError(f"--metrics-labels: the labels of {map_name} must be distinct and "
+                              "not le, quantile or __*: " + ",".join(names),
+                              hint="Prometheus gives those names meanings of its own")
 
 
 class MetricsServer:

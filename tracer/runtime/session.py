@@ -83,8 +83,9 @@ class Session:
         for signum in self._self_signals:
             signal.signal(signum, self._note_signal)
         try:
+            metrics = self._metrics_collector()
             self._load()
-            self._serve_metrics()
+            self._serve_metrics(metrics)
             self._attach_all()
             if self.options.attach_only:
                 # As bpftrace 0.26 stops its dry run: after attaching, before BEGIN's output,
@@ -152,18 +153,27 @@ class Session:
             self.program.close()
             self.program = None
 
-    def _serve_metrics(self) -> None:
-        """--metrics: the endpoint, up before any probe is attached, so that an address it
-        cannot bind is an error before tracing starts."""
+    def _metrics_collector(self):
+        """--metrics: what it will serve, checked before anything is compiled or loaded (the
+        address, the label names, a metric name for every map); None without --metrics."""
         if not self.options.metrics or self.options.attach_only:
-            return
-        from .metrics import MapsCollector, MetricsServer, parse_labels
-        collector = MapsCollector(self.maps.read, sorted(self.compiled.resources.maps),
-                                  parse_labels(self.options.metrics_labels),
-                                  lambda: {"lost": self._lost_reported,
-                                           "probes": len(self.compiled.sites),
-                                           "maps_full": self.maps_full})
-        self._metrics = MetricsServer(self.options.metrics, collector)
+            return None
+        from .metrics import MapsCollector, check_names, parse_address, parse_labels
+        parse_address(self.options.metrics)
+        names, labels = sorted(self.compiled.resources.maps), \
+            parse_labels(self.options.metrics_labels)
+        check_names(names, labels)
+        return MapsCollector(lambda name: self.maps.read(name), names, labels,
+                             lambda: {"lost": self._lost_reported,
+                                      "probes": len(self.compiled.sites),
+                                      "maps_full": self.maps_full})
+
+    def _serve_metrics(self, collector) -> None:
+        """The endpoint, up once the maps exist and before any probe is attached, so that an
+        address it cannot bind is an error before tracing starts."""
+        if collector is not None:
+            from .metrics import MetricsServer
+            self._metrics = MetricsServer(self.options.metrics, collector)
 
     def _open_live(self) -> None:
         """--live: the view takes over the terminal once tracing has begun."""
