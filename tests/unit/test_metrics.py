@@ -143,3 +143,9 @@ def test_distinct_names_pass():
 def test_labels_prometheus_owns_or_repeated_are_refused(labels):
     with pytest.raises(TracerError, match="must be distinct and not le, quantile"):
         check_names(["@m"], {"@m": labels})
+
+
+def test_labels_for_a_map_the_program_lacks_are_refused():
+    with pytest.raises(TracerError, match="the program has no map @req") as err:
+        check_names(["@reqs", "@lat"], {"@req": ["comm"]})
+    assert err.value.hint == "did you mean @reqs?"

@@ -14,6 +14,7 @@ the same batched lookups the exit print uses, and never holds up the event loop.
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 from typing import Callable, Iterator, Mapping, Optional, Sequence
@@ -193,6 +194,11 @@ def check_names(map_names: Sequence[str], labels: Mapping[str, list[str]]) -> No
                               f"{owners[family]} is", hint="rename the map")
         owners[family] = f"the map {map_name}"
     for map_name, names in labels.items():
+        if map_name not in map_names:
+            close = difflib.get_close_matches(map_name, map_names, n=1)
+            raise TracerError(f"--metrics-labels: the program has no map {map_name}",
+                              hint=f"did you mean {close[0]}?" if close else
+                              "its maps: " + (", ".join(map_names) or "none"))
         reserved = [n for n in names if n in ("le", "quantile") or n.startswith("__")]
         if reserved or len(set(names)) != len(names):
             raise TracerError(f"--metrics-labels: the labels of {map_name} must be distinct and "
