@@ -136,18 +136,11 @@ def _live_interval(live: Optional[str], fmt: str, output_path: Optional[str],
     if fmt != "text" or output_path is not None:
         raise click.UsageError("--live draws the maps on the terminal: it cannot be used with "
                                + ("-f json" if fmt != "text" else "-o FILE"))
-    if not _is_terminal(1):
+    if not os.isatty(1):
         raise TracerError("--live draws on a terminal, and standard output is not one",
                           hint="run it at a terminal, or leave --live out to print the maps "
                                "as text when tracing ends")
     return parse_interval(live), args
-
-
-def _is_terminal(fd: int) -> bool:
-    try:
-        return os.isatty(fd)
-    except OSError:
-        return False
 
 
 def _tracefs_for(dry_run: bool, options: CompileOptions) -> None:

@@ -54,7 +54,7 @@ class LiveDriver:
     def __init__(self, view, interval: float, read_maps: Callable[[], list],
                  status: Callable[[float], object], key_fd: Optional[int] = 0):
         self.view, self.interval, self.read_maps, self.status = view, interval, read_maps, status
-        self.key_fd = key_fd if key_fd is not None and _is_terminal(key_fd) else None
+        self.key_fd = key_fd if key_fd is not None and os.isatty(key_fd) else None
         self._saved_mode: Optional[list] = None
         self._started = self._next = 0.0
 
@@ -99,10 +99,3 @@ class LiveDriver:
         except OSError:  # the terminal went away: SIGHUP ends the run
             return False
         return any(key in QUIT_KEYS for key in keys)
-
-
-def _is_terminal(fd: int) -> bool:
-    try:
-        return os.isatty(fd)
-    except OSError:
-        return False

@@ -209,15 +209,14 @@ def check_names(map_names: Sequence[str], labels: Mapping[str, list[str]]) -> No
 class MetricsServer:
     """The endpoint, serving from its own thread until ``close``."""
 
-    def __init__(self, address: str, collector: MapsCollector):
+    def __init__(self, host: str, port: int, collector: MapsCollector):
         from prometheus_client import CollectorRegistry, start_http_server
-        host, port = parse_address(address)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(collector)
         try:
             self.server, self.thread = start_http_server(port, host, registry)
         except OSError as err:
-            raise TracerError(f"--metrics {address}: cannot serve there: {err.strerror}",
+            raise TracerError(f"--metrics {host}:{port}: cannot serve there: {err.strerror}",
                               hint="choose another port, or stop what listens on it") from None
 
     def close(self) -> None:

@@ -154,26 +154,27 @@ class Session:
             self.program = None
 
     def _metrics_collector(self):
-        """--metrics: what it will serve, checked before anything is compiled or loaded (the
-        address, the label names, a metric name for every map); None without --metrics."""
+        """--metrics: where and what it will serve, checked before anything is loaded (the
+        address, the label names, a metric name for every map): (host, port, collector), or
+        None without --metrics."""
         if not self.options.metrics or self.options.attach_only:
             return None
         from .metrics import MapsCollector, check_names, parse_address, parse_labels
-        parse_address(self.options.metrics)
+        host, port = parse_address(self.options.metrics)
         names, labels = sorted(self.compiled.resources.maps), \
             parse_labels(self.options.metrics_labels)
         check_names(names, labels)
-        return MapsCollector(lambda name: self.maps.read(name), names, labels,
-                             lambda: {"lost": self._lost_reported,
-                                      "probes": len(self.compiled.sites),
-                                      "maps_full": self.maps_full})
+        return host, port, MapsCollector(lambda name: self.maps.read(name), names, labels,
+                                         lambda: {"lost": self._lost_reported,
+                                                  "probes": len(self.compiled.sites),
+                                                  "maps_full": self.maps_full})
 
-    def _serve_metrics(self, collector) -> None:
+    def _serve_metrics(self, planned) -> None:
         """The endpoint, up once the maps exist and before any probe is attached, so that an
         address it cannot bind is an error before tracing starts."""
-        if collector is not None:
+        if planned is not None:
             from .metrics import MetricsServer
-            self._metrics = MetricsServer(self.options.metrics, collector)
+            self._metrics = MetricsServer(*planned)
 
     def _open_live(self) -> None:
         """--live: the view takes over the terminal once tracing has begun."""
